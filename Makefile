@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine: `make repro` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+# the default store; an MLFLOW_TRACKING_URI from your environment wins
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+
+MODEL ?= stock-rnn
+PORT ?= 5001
+UI_PORT ?= 5000
+
+.PHONY: help env repro test serve ui clean
+
+help:
+	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro)"
+	@echo "make test               build .venv if missing, then run every test"
+	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
+	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $@
+
+env: $(VENV)/.installed
+
+repro: env
+	dvc repro
+
+test: env
+	python -m pytest
+
+serve: env
+	python -m pipeline.serve $(MODEL) --port $(PORT)
+
+ui: env
+	mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port $(UI_PORT) --workers 1
+
+clean:
+	rm -rf data/processed models metrics plots reports mlflow.db mlartifacts

@@ -1,0 +1,1 @@
+"""Reproducible MLOps pipeline: ingest, generate, train, evaluate, register, serve."""

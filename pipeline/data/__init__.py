@@ -1,0 +1,1 @@
+"""Data ingestion and generation for the pipeline's models."""

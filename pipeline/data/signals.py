@@ -1,0 +1,323 @@
+"""Synthetic 1-D signals (pure and noisy) for the denoising autoencoder.
+
+Every sample lives on one shared grid x = x_start + i·x_step, i = 0..length-1; the
+seed configuration (SPEC §3) is the `quadratic` family with Gaussian noise σ=0.05 on
+x = -0.50, -0.49, ..., 0.99. Samples are laid out in blocks, one block of
+`n_per_family` rows per (family, noise) pair in the order given; shuffle downstream.
+
+Families, parameters drawn uniformly per sample (x in "units of x"; on the seed grid
+the span is T = 1.49, so every family stays within about ±2.5):
+
+    family            formula                                 parameters
+    quadratic         x²                                      none (every row identical)
+    random_quadratic  a + b·x + c·x²                          a ∈ [-0.5, 0.5], b, c ∈ [-1, 1]
+    sine              A·sin(2π·f·x + φ) + o                   A ∈ [0.5, 1], f ∈ [0.5, 4] cycles/unit,
+                                                              φ ∈ [0, 2π), o ∈ [-0.5, 0.5]
+    square            +A for a fraction d of each period,     A ∈ [0.5, 1], P ∈ [0.2, 1],
+                      -A for the rest                         phase ∈ [0, 1) periods, d ∈ [0.4, 0.6]
+    sawtooth          A·(2·frac(x/P + phase) - 1)             A ∈ [0.5, 1], P ∈ [0.2, 1], phase ∈ [0, 1)
+    chirp             A·sin(2π·(f0·t + (f1-f0)·t²/(2T)) + φ)  A ∈ [0.5, 1], f0 ∈ [0.5, 2], f1 ∈ [4, 8],
+                      t = x - x[0]; frequency f0 → f1         φ ∈ [0, 2π)
+
+The fastest oscillation (8 cycles/unit) still has 12.5 points per cycle on the seed grid.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import numbers
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NoReturn
+
+import numpy as np
+
+from pipeline.errors import DataError, ParamsError
+from pipeline.io import write_npz
+
+Family = Callable[[np.ndarray, np.random.Generator, int], np.ndarray]
+Noise = Callable[..., np.ndarray]
+
+
+# --- families: (x float64 (length,), rng, n) -> float32 (n, length) -------------------
+
+def _uniform(rng: np.random.Generator, low: float, high: float, n: int) -> np.ndarray:
+    """n per-sample parameters as a column, so they broadcast against x."""
+    return rng.uniform(low, high, (n, 1))
+
+
+def quadratic(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    """The seed's y = x², the same curve in every row."""
+    return np.tile((x * x).astype(np.float32), (n, 1))
+
+
+def random_quadratic(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    a, b, c = _uniform(rng, -0.5, 0.5, n), _uniform(rng, -1, 1, n), _uniform(rng, -1, 1, n)
+    return (a + b * x + c * x * x).astype(np.float32)
+
+
+def sine(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    amp, freq = _uniform(rng, 0.5, 1, n), _uniform(rng, 0.5, 4, n)
+    phase, offset = _uniform(rng, 0, 2 * np.pi, n), _uniform(rng, -0.5, 0.5, n)
+    return (amp * np.sin(2 * np.pi * freq * x + phase) + offset).astype(np.float32)
+
+
+def square(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    amp, period = _uniform(rng, 0.5, 1, n), _uniform(rng, 0.2, 1, n)
+    phase, duty = _uniform(rng, 0, 1, n), _uniform(rng, 0.4, 0.6, n)
+    return np.where(np.mod(x / period + phase, 1.0) < duty, amp, -amp).astype(np.float32)
+
+
+def sawtooth(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    amp, period, phase = _uniform(rng, 0.5, 1, n), _uniform(rng, 0.2, 1, n), _uniform(rng, 0, 1, n)
+    return (amp * (2 * np.mod(x / period + phase, 1.0) - 1)).astype(np.float32)
+
+
+def chirp(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    amp, f0, f1 = _uniform(rng, 0.5, 1, n), _uniform(rng, 0.5, 2, n), _uniform(rng, 4, 8, n)
+    phase = _uniform(rng, 0, 2 * np.pi, n)
+    t = x - x[0]
+    cycles = f0 * t + (f1 - f0) * t * t / (2 * t[-1])  # integral of a linear frequency ramp
+    return (amp * np.sin(2 * np.pi * cycles + phase)).astype(np.float32)
+
+
+FAMILIES: dict[str, Family] = {
+    "quadratic": quadratic,
+    "random_quadratic": random_quadratic,
+    "sine": sine,
+    "square": square,
+    "sawtooth": sawtooth,
+    "chirp": chirp,
+}
+
+
+# --- noises: (pure float32 (n, length), rng, **params) -> noisy float32 ---------------
+# Parameters are keyword-only; their names are read from the signature and checked
+# against _PARAM_RULES, so a new noise is one function + one NOISES entry.
+
+def gaussian(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
+    """White noise of absolute standard deviation sigma."""
+    return pure + np.float32(sigma) * rng.standard_normal(pure.shape, dtype=np.float32)
+
+
+def spikes(pure: np.ndarray, rng: np.random.Generator, *, rate: float, level: float) -> np.ndarray:
+    """Each point independently gets an impulse of ±level with probability rate."""
+    u = rng.random(pure.shape, dtype=np.float32)  # one draw decides hit (u < rate) and sign
+    impulse = np.where(u < rate / 2, np.float32(level), np.float32(-level))
+    return pure + np.where(u < rate, impulse, np.float32(0))
+
+
+def dropout(pure: np.ndarray, rng: np.random.Generator, *, rate: float) -> np.ndarray:
+    """Each point independently reads 0 with probability rate (a dead sensor sample)."""
+    return np.where(rng.random(pure.shape, dtype=np.float32) < rate, np.float32(0), pure)
+
+
+NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout}
+
+_PARAM_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "sigma": (lambda v: v >= 0, "a finite number >= 0"),
+    "level": (lambda v: v >= 0, "a finite number >= 0"),
+    "rate": (lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+}
+
+
+def _noise_params(kind: str) -> list[str]:
+    return [p.name for p in inspect.signature(NOISES[kind]).parameters.values() if p.kind is p.KEYWORD_ONLY]
+
+
+def noise_label(kind: str, params: dict[str, float]) -> str:
+    """Readable name of a noise setting, e.g. "spikes_rate0.02_level1"."""
+    return "_".join([kind, *(f"{name}{params[name]:g}" for name in _noise_params(kind))])
+
+
+# --- the signal set -------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class SignalSet:
+    """Pure/noisy pairs on one shared grid; row i is family_names[family[i]] + noise_names[noise[i]]."""
+
+    x: np.ndarray  # float32 (length,)
+    pure: np.ndarray  # float32 (N, length)
+    noisy: np.ndarray  # float32 (N, length)
+    family: np.ndarray  # int8 (N,)
+    noise: np.ndarray  # int8 (N,)
+    family_names: tuple[str, ...]
+    noise_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 1 or self.family.ndim != 1:
+            raise ValueError("x and family must be 1-D")
+        n, length = len(self.family), len(self.x)
+        expected = {
+            "x": (np.float32, (length,)),
+            "pure": (np.float32, (n, length)),
+            "noisy": (np.float32, (n, length)),
+            "family": (np.int8, (n,)),
+            "noise": (np.int8, (n,)),
+        }
+        for name, (dtype, shape) in expected.items():
+            arr = getattr(self, name)
+            if arr.dtype != dtype or arr.shape != shape:
+                raise ValueError(f"{name} is {arr.dtype}{arr.shape}, expected {np.dtype(dtype)}{shape}")
+            arr.flags.writeable = False
+        for labels, names in ((self.family, self.family_names), (self.noise, self.noise_names)):
+            if n and not (0 <= labels.min() and labels.max() < len(names)):
+                raise ValueError(f"labels outside 0..{len(names) - 1}")
+
+
+def _fail(key: str, problem: str) -> NoReturn:
+    raise ParamsError(key, problem)
+
+
+def _check_int(key: str, value, minimum: int) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        _fail(key, f"must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_real(key: str, value, rule: Callable[[float], bool], allowed: str) -> None:
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (is_number and math.isfinite(value) and rule(value)):
+        _fail(key, f"must be {allowed}, got {value!r}")
+
+
+def _check_list(key: str, values, what: str) -> None:
+    if not isinstance(values, (list, tuple)) or not 0 < len(values) <= 127:  # labels are int8
+        _fail(key, f"must be a list of 1 to 127 {what}")
+
+
+def _check_distinct(key: str, names: list[str], what: str) -> None:
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            _fail(f"{key}[{i}]", f"duplicate {what} {name!r}")
+
+
+def _check_families(families) -> None:
+    _check_list("signals.families", families, "family names")
+    for i, name in enumerate(families):
+        if not isinstance(name, str) or name not in FAMILIES:
+            _fail(f"signals.families[{i}]", f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
+    _check_distinct("signals.families", list(families), "family")
+
+
+def _noise_labels(noises) -> list[str]:
+    """Validate the noise settings and return their labels."""
+    _check_list("signals.noises", noises, "{'kind': ..., <params>} mappings")
+    labels = []
+    for i, spec in enumerate(noises):
+        key = f"signals.noises[{i}]"
+        if not isinstance(spec, dict):
+            _fail(key, f"must be a mapping with 'kind' and its params, got {spec!r}")
+        kind = spec.get("kind")
+        if not isinstance(kind, str) or kind not in NOISES:
+            _fail(f"{key}.kind", f"unknown noise {kind!r}; allowed: {', '.join(NOISES)}")
+        names = _noise_params(kind)
+        for name in [k for k in spec if k != "kind" and k not in names]:
+            _fail(f"{key}.{name}", f"unexpected; {kind} takes {', '.join(names)}")
+        for name in names:
+            if name not in spec:
+                _fail(f"{key}.{name}", f"missing; {kind} takes {', '.join(names)}")
+            _check_real(f"{key}.{name}", spec[name], *_PARAM_RULES[name])
+        labels.append(noise_label(kind, spec))
+    _check_distinct("signals.noises", labels, "noise setting")
+    return labels
+
+
+def _name_key(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+def _child_rng(seed: int, family: str, noise: str) -> np.random.Generator:
+    # Keyed by the names rather than by position (as SeedSequence.spawn would be), so
+    # adding, removing or reordering families/noises leaves every other block's draws as
+    # they were; spawn_key is SeedSequence's own mechanism for independent child streams.
+    key = (_name_key(family), _name_key(noise))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def grid(length: int = 150, x_start: float = -0.5, x_step: float = 0.01) -> np.ndarray:
+    """The float64 x grid. Written as (i + x_start/x_step)·x_step so the seed grid is
+    bit-identical to the notebook's i·0.01 for i in [-50, 100)."""
+    return (np.arange(length) + x_start / x_step) * x_step
+
+
+def generate_signals(
+    n_per_family: int,
+    families: list[str],
+    noises: list[dict],
+    length: int = 150,
+    x_start: float = -0.5,
+    x_step: float = 0.01,
+    seed: int = 0,
+) -> SignalSet:
+    """n_per_family samples for every (family, noise) pair; deterministic per seed."""
+    _check_int("signals.n_per_family", n_per_family, 1)
+    _check_families(families)
+    labels = _noise_labels(noises)
+    _check_int("signals.length", length, 2)
+    _check_real("signals.x_start", x_start, lambda v: True, "a finite number")
+    _check_real("signals.x_step", x_step, lambda v: v > 0, "a finite number > 0")
+    _check_int("signals.seed", seed, 0)
+
+    x = grid(length, x_start, x_step)
+    n_total = n_per_family * len(families) * len(noises)
+    pure = np.empty((n_total, length), np.float32)
+    noisy = np.empty((n_total, length), np.float32)
+    family_ids = np.repeat(np.arange(len(families), dtype=np.int8), n_per_family * len(noises))
+    noise_ids = np.tile(np.repeat(np.arange(len(noises), dtype=np.int8), n_per_family), len(families))
+    start = 0
+    for family in families:
+        for label, spec in zip(labels, noises):
+            rows = slice(start, start + n_per_family)
+            rng = _child_rng(seed, family, label)
+            pure[rows] = FAMILIES[family](x, rng, n_per_family)
+            params = {k: v for k, v in spec.items() if k != "kind"}
+            noisy[rows] = NOISES[spec["kind"]](pure[rows], rng, **params)
+            start += n_per_family
+    return SignalSet(x.astype(np.float32), pure, noisy, family_ids, noise_ids, tuple(families), tuple(labels))
+
+
+# --- persistence and summary ----------------------------------------------------------
+
+_ARRAYS = ("x", "pure", "noisy", "family", "noise")
+_NAMES = ("family_names", "noise_names")
+
+
+def save_signal_set(path: str | Path, signal_set: SignalSet) -> None:
+    """Write the set to one compressed .npz, atomically."""
+    write_npz(
+        path,
+        **{name: getattr(signal_set, name) for name in _ARRAYS},
+        **{name: np.array(getattr(signal_set, name), dtype=str) for name in _NAMES},
+    )
+
+
+def load_signal_set(path: str | Path) -> SignalSet:
+    """Read a set written by save_signal_set; DataError if it is missing or malformed."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in (*_ARRAYS, *_NAMES) if name not in data.files]
+            if missing:
+                raise DataError(path, f"missing arrays {', '.join(missing)}; not a signal set")
+            arrays = {name: data[name] for name in _ARRAYS}
+            names = {name: tuple(str(s) for s in data[name]) for name in _NAMES}
+        return SignalSet(**arrays, **names)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(path, f"not a valid signal set: {exc}") from exc
+
+
+def summarize(signal_set: SignalSet) -> dict:
+    """JSON-serialisable counts per family/noise, shapes and in-memory bytes."""
+    s = signal_set
+    family_counts = np.bincount(s.family, minlength=len(s.family_names))
+    noise_counts = np.bincount(s.noise, minlength=len(s.noise_names))
+    return {
+        "n_samples": len(s.family),
+        "length": len(s.x),
+        "x_range": [float(s.x[0]), float(s.x[-1])],
+        "families": dict(zip(s.family_names, map(int, family_counts))),
+        "noises": dict(zip(s.noise_names, map(int, noise_counts))),
+        "shapes": {name: list(getattr(s, name).shape) for name in _ARRAYS},
+        "bytes": int(sum(getattr(s, name).nbytes for name in _ARRAYS)),
+    }

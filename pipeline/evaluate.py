@@ -1,0 +1,67 @@
+"""Stage `evaluate@<model>`: score the trained model on its test data next to its baseline.
+
+Writes metrics/eval/<model>.json and plots/<model>/, and logs both to the training run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import paths
+from .cli import main_wrapper
+from .config import load_params, model_params
+from .io import write_json
+from .models import ModelSpec, get_model
+
+
+def load_trained(spec: ModelSpec, params: dict):
+    """The prepared data and the trained model, exactly as evaluate and register see them."""
+    from .tasks import load_checkpoint
+
+    block = model_params(params, spec.name)
+    task = spec.task()
+    prepared = task.prepare(paths.dataset_dir(spec.dataset), block, f"train.{spec.name}", params["seed"])
+    checkpoint = load_checkpoint(paths.checkpoint(spec.name))
+    model = task.build_model(checkpoint["meta"]["params"], checkpoint["meta"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return prepared, model.eval()
+
+
+def evaluate(spec: ModelSpec, params: dict) -> dict:
+    from . import tracking
+    from .plots import write_figure, write_table
+
+    prepared, model = load_trained(spec, params)
+    evaluation = spec.task().evaluate(model, prepared, model_params(params, spec.name))
+    out_dir = paths.eval_plots_dir(spec.name)
+    for name, rows in evaluation.tables.items():
+        write_table(out_dir / f"{name}.csv", rows)
+    for name, figure in evaluation.figures.items():
+        write_figure(out_dir / f"{name}.png", figure)
+    write_json(paths.eval_metrics(spec.name), evaluation.metrics)
+
+    mlflow = tracking.mlflow()
+    run_id = json.loads(paths.run_record(spec.name).read_text())["run_id"]
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_metrics(evaluation.metrics)
+        mlflow.set_tags(evaluation.notes)
+        for name in evaluation.tables:
+            mlflow.log_artifact(str(out_dir / f"{name}.csv"), "plots")
+        for name in evaluation.figures:
+            mlflow.log_artifact(str(out_dir / f"{name}.png"), "plots")
+    return {**evaluation.metrics, **evaluation.notes}
+
+
+@main_wrapper
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("model", help="a key under `train:` in params.yaml")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    result = evaluate(get_model(args.model, "model"), load_params(args.params))
+    print(f"evaluate {args.model}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                             for k, v in result.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Stage `register`: log each evaluated model to the MLflow Model Registry behind a quality gate.
+
+A new version gets the alias `champion` only if it beats its baseline on the test data
+and scores better than the current champion; otherwise it gets `candidate`. The version's
+tags record the metrics and the reason. A checkpoint already registered is not registered
+again. Writes reports/registry.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import paths
+from .cli import main_wrapper
+from .config import load_params
+from .io import write_json
+from .models import ModelSpec, get_model
+
+CHAMPION, CANDIDATE = "champion", "candidate"
+
+
+def _requirements() -> list[str]:
+    import importlib.metadata as md
+
+    return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas")]
+
+
+def _existing_version(client, name: str, checkpoint_md5: str):
+    for version in client.search_model_versions(f"name='{name}'"):
+        if version.tags.get("checkpoint_md5") == checkpoint_md5:
+            return version
+    return None
+
+
+def _alias_version(client, name: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def decide(verdict, champion_score: float | None) -> tuple[str, str]:
+    """The alias a new version earns, and why."""
+    if not verdict.passed:
+        return CANDIDATE, f"gate failed: {verdict.reason}"
+    if champion_score is not None and not verdict.score < champion_score:
+        return CANDIDATE, f"{verdict.reason}, but does not beat the champion's {verdict.score_name} {champion_score:.4g}"
+    return CHAMPION, f"gate passed: {verdict.reason}"
+
+
+def register_model(spec: ModelSpec, params: dict) -> dict:
+    from . import tracking
+    from .evaluate import load_trained
+    from .serving import PipelineModel
+
+    mlflow = tracking.mlflow()
+    client = mlflow.MlflowClient()
+    record = json.loads(paths.run_record(spec.name).read_text())
+    metrics = json.loads(paths.eval_metrics(spec.name).read_text())
+    task = spec.task()
+    verdict = task.gate(metrics)
+
+    if client.search_registered_models(f"name='{spec.registered_name}'") == []:
+        client.create_registered_model(spec.registered_name, description=spec.description)
+    existing = _existing_version(client, spec.registered_name, record["checkpoint_md5"])
+    if existing is not None:
+        aliases = list(existing.aliases)
+        return {"version": int(existing.version), "aliases": aliases, "reason": "already registered", "new": False}
+
+    champion = _alias_version(client, spec.registered_name, CHAMPION)
+    champion_score = float(champion.tags["gate_score"]) if champion is not None else None
+    alias, reason = decide(verdict, champion_score)
+
+    prepared, model = load_trained(spec, params)
+    example = task.input_example(prepared)
+    output = task.serve(model, prepared.meta, example)
+    with mlflow.start_run(run_id=record["run_id"]):
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=PipelineModel(),
+            artifacts={"checkpoint": str(paths.checkpoint(spec.name))},
+            code_paths=[str(tracking.project_root() / "pipeline")],
+            signature=mlflow.models.infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
+        mlflow.set_tags({"gate_passed": str(verdict.passed), "gate_reason": reason})
+    tags = {
+        "gate_passed": str(verdict.passed),
+        "gate_reason": reason,
+        "gate_score": repr(verdict.score),
+        "gate_score_name": verdict.score_name,
+        "checkpoint_md5": record["checkpoint_md5"],
+        "status": alias,
+        **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+    }
+    version = mlflow.register_model(info.model_uri, spec.registered_name, tags=tags)
+    client.update_model_version(spec.registered_name, version.version, description=reason)
+    client.set_registered_model_alias(spec.registered_name, alias, version.version)
+    return {"version": int(version.version), "aliases": [alias], "reason": reason, "new": True}
+
+
+def register_all(params: dict) -> dict:
+    return {name: register_model(get_model(name, f"train.{name}"), params) for name in params["train"]}
+
+
+@main_wrapper
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.register", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    report = register_all(load_params(args.params))
+    write_json(paths.registry_report(), report)
+    for name, entry in report.items():
+        state = "new version" if entry["new"] else "unchanged"
+        print(f"register {name}: v{entry['version']} {','.join(entry['aliases']) or '-'} ({state}): {entry['reason']}")
+
+
+if __name__ == "__main__":
+    main()

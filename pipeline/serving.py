@@ -1,0 +1,31 @@
+"""The one pyfunc class every registered model is served through.
+
+It loads the checkpoint (weights + meta) and hands raw-unit requests to the model's task
+(`task.serve`). Malformed requests raise PayloadError, which becomes HTTP 400 with the
+message; the payload itself is never echoed or logged.
+"""
+from __future__ import annotations
+
+import mlflow.pyfunc
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from .errors import PayloadError
+from .models import get_model
+from .tasks import load_checkpoint
+
+
+class PipelineModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        checkpoint = load_checkpoint(context.artifacts["checkpoint"])
+        self.meta = checkpoint["meta"]
+        self.task = get_model(self.meta["model"]).task()
+        model = self.task.build_model(self.meta["params"], self.meta)
+        model.load_state_dict(checkpoint["state_dict"])
+        self.model = model.eval()
+
+    def predict(self, context, model_input, params=None):
+        try:
+            return self.task.serve(self.model, self.meta, model_input)
+        except PayloadError as exc:
+            raise MlflowException(f"bad request: {exc}", error_code=INVALID_PARAMETER_VALUE) from None

@@ -1,0 +1,59 @@
+"""What each model's task module provides, and the checkpoint format they share.
+
+A task module, `pipeline/tasks/<dataset>.py`, defines:
+
+- ``prepare(data_dir, block, key, seed) -> Prepared``: datasets in model units + JSON-able meta
+  (scalers, shapes) that inference needs.
+- ``build_model(block, meta) -> nn.Module``
+- ``loss_fn``: the training loss.
+- ``evaluate(model, prepared, block) -> Evaluation``: test metrics next to the baseline.
+- ``gate(metrics) -> Verdict``: does the model beat its baseline.
+- ``serve(model, meta, request)``: a raw-units request -> answer in user units; raises
+  PayloadError on a malformed request (served through `pipeline.serving.PipelineModel`).
+- ``input_example(prepared)``: a raw-units request for the model signature.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..io import atomic_path
+
+
+@dataclass
+class Prepared:
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    meta: dict  # JSON-able; saved in the checkpoint and used at inference time
+    raw: Any = None  # task-specific raw-unit arrays for evaluation
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]  # flat, numeric: DVC metrics file and MLflow metrics
+    tables: dict[str, list[dict]] = field(default_factory=dict)  # name -> rows, DVC plots (CSV)
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure, MLflow artifacts
+    notes: dict[str, str] = field(default_factory=dict)  # short human verdicts, MLflow tags
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    score: float  # lower is better; used to compare with the current champion
+    score_name: str
+    reason: str
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    # weights_only: a checkpoint is data, never code to execute
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,97 @@
+"""MLflow in one place: where the store is, experiment per model, run names and tags.
+
+Default store: ``sqlite:///<repo>/mlflow.db`` with artifacts in ``<repo>/mlartifacts``.
+``MLFLOW_TRACKING_URI`` from the environment wins (e.g. a shared tracking server).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def project_root() -> Path:
+    """The repository that owns the MLflow store.
+
+    `dvc exp run --temp` and queued experiments run in a copy under
+    ``<repo>/.dvc/tmp/exps/``; their runs belong in the real repo's store, not the copy's.
+    """
+    root = Path(__file__).resolve().parents[1]
+    parts = root.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return root
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def uses_default_store() -> bool:
+    return not os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def mlflow():
+    """Import MLflow (slow, ~3 s) only where needed, pointed at our store."""
+    import mlflow as _mlflow
+
+    _mlflow.set_tracking_uri(tracking_uri())
+    return _mlflow
+
+
+def ensure_experiment(name: str, description: str) -> str:
+    client = mlflow().MlflowClient()
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    # with the default store, artifacts go beside the db, not into the CWD's ./mlruns
+    location = (project_root() / "mlartifacts" / name).as_uri() if uses_default_store() else None
+    return client.create_experiment(name, artifact_location=location, tags={"mlflow.note.content": description})
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path.cwd(), timeout=10
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def params_digest(params: Any) -> str:
+    return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{"split": {"train": 0.7}} -> {"split.train": 0.7}; lists become strings."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = ",".join(map(str, value)) if isinstance(value, list) else value
+    return flat
+
+
+def run_identity(model: str, block: dict) -> tuple[str, dict[str, str]]:
+    """A run name a person can tell apart in the UI, and tags that tie the run to code and data."""
+    digest = params_digest(block)
+    exp_name = os.environ.get("DVC_EXP_NAME")
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    name = f"{model} · {exp_name or 'params ' + digest} · {stamp}"
+    tags = {"model": model, "params_digest": digest}
+    if exp_name:
+        tags["dvc_exp_name"] = exp_name
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    return name, tags

@@ -1,0 +1,126 @@
+"""The one training loop every model uses: seeds, device, early stopping, per-epoch metrics."""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def select_device() -> torch.device:
+    """CUDA when present; `PIPELINE_DEVICE=cpu` forces the CPU (e.g. to compare runs)."""
+    requested = os.environ.get("PIPELINE_DEVICE", "auto")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def show_progress() -> bool:
+    """Progress bars only for a person at a terminal, never in CI logs."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    patience: int  # 0 = train all epochs
+    seed: int
+
+    @classmethod
+    def from_params(cls, block: dict, seed: int) -> TrainConfig:
+        return cls(block["epochs"], block["batch_size"], block["lr"], block["patience"], seed)
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)  # one {"epoch", "train_loss", "val_loss"} per epoch
+    best_epoch: int = 0
+    best_val_loss: float = float("inf")
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+def _run_epoch(model, loader, loss_fn, device, optimizer=None) -> float:
+    training = optimizer is not None
+    model.train(training)
+    total, count = 0.0, 0
+    with torch.set_grad_enabled(training):
+        for inputs, targets in loader:
+            inputs = inputs.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            loss = loss_fn(model(inputs), targets)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            total += loss.item() * len(inputs)
+            count += len(inputs)
+    return total / count
+
+
+def fit(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    loss_fn: Callable,
+    config: TrainConfig,
+    on_epoch: Callable[[dict], None] | None = None,
+    device: torch.device | None = None,
+) -> FitResult:
+    """Train with Adam; keep the weights of the best validation epoch and load them back.
+
+    Early stopping ends training after `patience` epochs without a new best val loss.
+    """
+    device = device or select_device()
+    seed_everything(config.seed)
+    model.to(device)
+    pin = device.type == "cuda"
+    shuffle_rng = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=shuffle_rng, pin_memory=pin)
+    val_loader = DataLoader(val_set, max(config.batch_size, 256), shuffle=False, pin_memory=pin)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    result = FitResult()
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    started = time.perf_counter()
+    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not show_progress())
+    for epoch in bar:
+        train_loss = _run_epoch(model, train_loader, loss_fn, device, optimizer)
+        val_loss = _run_epoch(model, val_loader, loss_fn, device)
+        if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
+            raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
+        result.history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}", best=result.best_epoch)
+        if config.patience and epoch - result.best_epoch >= config.patience:
+            result.stopped_early = True
+            break
+    result.seconds = time.perf_counter() - started
+    model.load_state_dict(best_state)
+    model.eval()
+    return result
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

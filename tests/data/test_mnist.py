@@ -1,0 +1,166 @@
+"""MNIST IDX reader: the real files, and every validation failure on generated files."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from builders import (IMAGES_MAGIC, LABELS_MAGIC, idx_bytes, raw_file, tiny_images, tiny_labels,
+                      write_gz, write_mnist_dir)
+
+from pipeline.data.mnist import MD5, load_mnist, read_idx, summarize
+from pipeline.errors import DataError
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture(scope="module")
+def real():
+    return load_mnist(raw_file("mnist", "train-images-idx3-ubyte.gz").parent)
+
+
+# --- the real files ---------------------------------------------------------------------
+
+def test_real_files_shapes_and_dtypes(real):
+    assert real.train_images.shape == (60000, 28, 28) and real.train_labels.shape == (60000,)
+    assert real.test_images.shape == (10000, 28, 28) and real.test_labels.shape == (10000,)
+    for array in (real.train_images, real.train_labels, real.test_images, real.test_labels):
+        assert array.dtype == np.uint8
+    assert real.train_images.max() == 255 and real.train_images.min() == 0
+
+
+def test_real_files_summary(real):
+    summary = json.loads(json.dumps(summarize(real)))
+    assert summary["train"] == {"count": 60000, "image_shape": [28, 28], "label_counts": TRAIN_COUNTS}
+    assert summary["test"] == {"count": 10000, "image_shape": [28, 28], "label_counts": TEST_COUNTS}
+
+
+# --- read_idx ---------------------------------------------------------------------------
+
+def test_read_idx_round_trips_gzip_and_plain(tmp_path):
+    images = tiny_images(3)
+    gz = write_gz(tmp_path / "images.gz", idx_bytes(images, IMAGES_MAGIC))
+    plain = tmp_path / "images.idx3-ubyte"
+    plain.write_bytes(idx_bytes(images, IMAGES_MAGIC))
+    for path in (gz, plain):
+        out = read_idx(path, IMAGES_MAGIC)
+        np.testing.assert_array_equal(out, images)
+        assert out.flags.writeable
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.gz: file not found"):
+        read_idx(tmp_path / "nope.gz", LABELS_MAGIC)
+
+
+def test_wrong_magic(tmp_path):
+    path = write_gz(tmp_path / "labels.gz", idx_bytes(tiny_labels(4), LABELS_MAGIC))
+    with pytest.raises(DataError, match=r"labels\.gz: bytes 0-3: IDX magic number is 2049 \(00000801\), "
+                                        r"expected 2051 \(00000803\)"):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_empty_file(tmp_path):
+    path = write_gz(tmp_path / "empty.gz", b"")
+    with pytest.raises(DataError, match=r"IDX magic number is 0 \(empty file\), expected 2049"):
+        read_idx(path, LABELS_MAGIC)
+
+
+def test_truncated_header(tmp_path):
+    path = write_gz(tmp_path / "images.gz", idx_bytes(tiny_images(2), IMAGES_MAGIC)[:10])
+    with pytest.raises(DataError, match=r"header: header is cut short: 10 bytes, expected 16 "
+                                        r"\(magic \+ 3 dimension sizes\)"):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_truncated_payload(tmp_path):
+    path = write_gz(tmp_path / "images.gz", idx_bytes(tiny_images(2), IMAGES_MAGIC)[:-100])
+    with pytest.raises(DataError, match=r"after the 16-byte header: payload has 1468 bytes, "
+                                        r"expected 1568 for dims 2x28x28 \(truncated\)"):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_trailing_bytes(tmp_path):
+    path = write_gz(tmp_path / "labels.gz", idx_bytes(tiny_labels(4), LABELS_MAGIC) + b"\0")
+    with pytest.raises(DataError, match=r"payload has 5 bytes, expected 4 for dims 4 \(trailing bytes\)"):
+        read_idx(path, LABELS_MAGIC)
+
+
+def test_truncated_gzip_stream(tmp_path):
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(idx_bytes(tiny_images(4), IMAGES_MAGIC))[:-200])
+    with pytest.raises(DataError, match=r"images\.gz: not a valid gzip stream \(EOFError: "):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_not_gzip(tmp_path):
+    path = tmp_path / "images.gz"
+    path.write_bytes(idx_bytes(tiny_images(1), IMAGES_MAGIC))
+    with pytest.raises(DataError, match=r"not a valid gzip stream \(BadGzipFile: Not a gzipped file"):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_corrupt_gzip_body(tmp_path):
+    data = bytearray(gzip.compress(idx_bytes(tiny_labels(50), LABELS_MAGIC)))
+    data[-12] ^= 0xFF  # inside the deflate stream or its CRC: either way the stream is bad
+    path = tmp_path / "labels.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"labels\.gz: not a valid gzip stream \("):
+        read_idx(path, LABELS_MAGIC)
+
+
+def test_non_ubyte_magic_is_a_programming_error(tmp_path):
+    with pytest.raises(ValueError, match="only unsigned-byte IDX"):
+        read_idx(tmp_path / "x.gz", 0x0D03)  # float32 images
+
+
+# --- load_mnist -------------------------------------------------------------------------
+
+def test_load_generated_dir(tmp_path):
+    data = load_mnist(write_mnist_dir(tmp_path, n_train=12, n_test=5), verify_md5=False)
+    assert data.train_images.shape == (12, 28, 28) and data.test_labels.shape == (5,)
+    assert summarize(data)["train"]["label_counts"] == [2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+
+
+def test_md5_mismatch_names_file_and_both_digests(tmp_path):
+    write_mnist_dir(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_mnist(tmp_path)
+    expected = MD5["train-images-idx3-ubyte.gz"]
+    assert str(info.value).startswith(f"{tmp_path / 'train-images-idx3-ubyte.gz'}: md5 is ")
+    assert str(info.value).endswith(f", expected the published {expected}")
+
+
+def test_missing_files_are_listed(tmp_path):
+    write_mnist_dir(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"missing MNIST file\(s\): t10k-labels-idx1-ubyte\.gz$"):
+        load_mnist(tmp_path, verify_md5=False)
+
+
+def test_count_mismatch(tmp_path):
+    write_mnist_dir(tmp_path, n_test=5)
+    write_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", idx_bytes(tiny_labels(4), LABELS_MAGIC))
+    expected = (r"t10k-labels-idx1-ubyte\.gz: 4 labels but t10k-images-idx3-ubyte\.gz has 5 images; "
+                r"expected one label per image")
+    with pytest.raises(DataError, match=expected):
+        load_mnist(tmp_path, verify_md5=False)
+
+
+def test_label_out_of_range(tmp_path):
+    write_mnist_dir(tmp_path, n_train=6)
+    labels = tiny_labels(6)
+    labels[[2, 4]] = [10, 200]
+    write_gz(tmp_path / "train-labels-idx1-ubyte.gz", idx_bytes(labels, LABELS_MAGIC))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz: item 2: label 10, expected 0\.\.9 "
+                                        r"\(2 labels out of range\)"):
+        load_mnist(tmp_path, verify_md5=False)
+
+
+def test_wrong_image_size(tmp_path):
+    write_mnist_dir(tmp_path, n_train=3)
+    write_gz(tmp_path / "train-images-idx3-ubyte.gz", idx_bytes(tiny_images(3, size=20), IMAGES_MAGIC))
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: images are 20x20, expected 28x28"):
+        load_mnist(tmp_path, verify_md5=False)

@@ -1,0 +1,84 @@
+"""params.yaml schema: every error names the key and what is allowed."""
+import copy
+
+import pytest
+import yaml
+
+from pipeline.config import load_params, validate_params
+from pipeline.errors import ParamsError
+
+
+@pytest.fixture(scope="module")
+def raw():
+    with open("params.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def broken(raw, path: str, value):
+    """A copy of params with the value at dotted `path` replaced (or deleted if value is ...)."""
+    params = copy.deepcopy(raw)
+    *parents, leaf = path.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    if value is ...:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return params
+
+
+def test_repo_params_are_valid(raw):
+    params = validate_params(raw)
+    assert params["train"]["stock_rnn"]["window"] == 30
+    assert isinstance(params["train"]["stock_rnn"]["lr"], float)
+
+
+@pytest.mark.parametrize(
+    "path, value, key, fragment",
+    [
+        ("train.stock_rnn.epochs", "many", "train.stock_rnn.epochs", "expected an integer"),
+        ("train.stock_rnn.epochs", 0, "train.stock_rnn.epochs", "allowed >= 1"),
+        ("train.stock_rnn.epochs", True, "train.stock_rnn.epochs", "expected an integer"),
+        ("train.stock_rnn.epochs", 2.5, "train.stock_rnn.epochs", "expected an integer"),
+        ("train.stock_rnn.lr", 0, "train.stock_rnn.lr", "allowed > 0"),
+        ("train.stock_rnn.batch_size", -32, "train.stock_rnn.batch_size", "out of range"),
+        ("train.stock_rnn.scaling", "minmax", "train.stock_rnn.scaling", "window_relative, train_max"),
+        ("train.stock_rnn.features", ["Open", "Volume"], "train.stock_rnn.features[1]", "choose one of"),
+        ("train.stock_rnn.features", [], "train.stock_rnn.features", "at least 1"),
+        ("train.stock_rnn.features", ["Open", "Open"], "train.stock_rnn.features[1]", "duplicate"),
+        ("train.stock_rnn.dataset", "lotto", "train.stock_rnn.dataset", "choose one of: stock"),
+        ("train.stock_rnn.split", {"train": 0.9, "val": 0.1}, "train.stock_rnn.split", "no test data"),
+        ("train.stock_rnn.split", {"train": 0.7}, "train.stock_rnn.split.val", "missing"),
+        ("train.stock_rnn.window", ..., "train.stock_rnn.window", "required key is missing"),
+        ("train.stock_rnn.dropout", 0.2, "train.stock_rnn.dropout", "unknown key"),
+        ("train.stock_lstm", {}, "train.stock_lstm", "unknown model"),
+        ("seed", -1, "seed", "out of range"),
+        ("signals.families", ["quadratic", "triangle"], "signals.families[1]", "choose one of"),
+        ("signals.noises", [{"kind": "pink", "sigma": 1}], "signals.noises[0].kind", "gaussian"),
+        ("signals.noises", [{"kind": "gaussian", "sigma": -0.1}], "signals.noises[0].sigma", "out of range"),
+        ("signals.noises", [{"kind": "dropout", "rate": 1.5}], "signals.noises[0].rate", "<= 1"),
+        ("signals.noises", [{"kind": "gaussian", "level": 1}], "signals.noises[0].level", "unknown key"),
+        ("signals.length", 8, "signals.length", ">= 16"),
+        ("ingest.mnist.verify_md5", "yes", "ingest.mnist.verify_md5", "true or false"),
+        ("extra", 1, "extra", "unknown key"),
+    ],
+)
+def test_bad_params_name_the_key(raw, path, value, key, fragment):
+    with pytest.raises(ParamsError) as err:
+        validate_params(broken(raw, path, value))
+    assert err.value.key == key
+    assert fragment in str(err.value)
+    assert str(err.value).startswith(f"params: {key}: ")
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seed: 1\ntrain: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"params.yaml: not valid YAML at line \d+"):
+        load_params(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ParamsError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")

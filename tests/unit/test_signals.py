@@ -1,0 +1,248 @@
+"""Tests for the synthetic signal generator (pipeline.data.signals)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.errors import DataError, ParamsError
+from pipeline.data.signals import (
+    FAMILIES,
+    NOISES,
+    generate_signals,
+    load_signal_set,
+    save_signal_set,
+    summarize,
+)
+
+SEED_NOISE = {"kind": "gaussian", "sigma": 0.05}
+ALL_NOISES = [SEED_NOISE, {"kind": "spikes", "rate": 0.02, "level": 1.0}, {"kind": "dropout", "rate": 0.05}]
+
+
+def assert_same(a, b) -> None:
+    for name in ("x", "pure", "noisy", "family", "noise"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert (a.family_names, a.noise_names) == (b.family_names, b.noise_names)
+
+
+def block(s, array: str, family: str, noise: str = "gaussian_sigma0.05") -> np.ndarray:
+    """The rows of one (family, noise) pair."""
+    mask = (s.family == s.family_names.index(family)) & (s.noise == s.noise_names.index(noise))
+    return getattr(s, array)[mask]
+
+
+# --- seed configuration ---------------------------------------------------------------
+
+def test_seed_family_reproduces_notebook_grid_and_curve():
+    s = generate_signals(8, ["quadratic"], [SEED_NOISE])
+    notebook_x = np.array([i * 0.01 for i in range(-50, 100)])
+    assert s.x.shape == (150,) and s.x[0] == np.float32(-0.5) and s.x[-1] == np.float32(0.99)
+    np.testing.assert_array_equal(s.x, notebook_x.astype(np.float32))
+    np.testing.assert_array_equal(s.pure, np.tile((notebook_x**2).astype(np.float32), (8, 1)))
+
+
+def test_seed_gaussian_noise_has_requested_std():
+    s = generate_signals(2000, ["quadratic"], [SEED_NOISE], seed=3)
+    residual = s.noisy - s.pure
+    assert abs(residual.std() / 0.05 - 1) < 0.02
+    assert abs(residual.mean()) < 0.001
+
+
+# --- layout ---------------------------------------------------------------------------
+
+def test_shapes_dtypes_and_labels():
+    families = ["sine", "quadratic", "chirp"]
+    s = generate_signals(5, families, ALL_NOISES, length=40)
+    n = 5 * 3 * 3
+    assert s.x.shape == (40,) and s.pure.shape == s.noisy.shape == (n, 40)
+    assert s.x.dtype == s.pure.dtype == s.noisy.dtype == np.float32
+    assert s.family.dtype == s.noise.dtype == np.int8 and s.family.shape == s.noise.shape == (n,)
+    assert s.family_names == tuple(families)
+    assert s.noise_names == ("gaussian_sigma0.05", "spikes_rate0.02_level1", "dropout_rate0.05")
+    pairs = np.bincount(s.family * len(ALL_NOISES) + s.noise)
+    np.testing.assert_array_equal(pairs, np.full(9, 5))
+    assert not s.pure.flags.writeable and not s.noisy.flags.writeable
+
+
+def test_custom_grid():
+    s = generate_signals(2, ["sine"], [SEED_NOISE], length=11, x_start=0.0, x_step=0.1)
+    np.testing.assert_allclose(s.x, np.linspace(0, 1, 11), atol=1e-7)
+
+
+def test_summarize_is_json_serialisable_and_counts():
+    s = generate_signals(4, ["sine", "square"], ALL_NOISES[:2], length=30)
+    summary = json.loads(json.dumps(summarize(s)))
+    assert summary["n_samples"] == 16 and summary["length"] == 30
+    assert summary["families"] == {"sine": 8, "square": 8}
+    assert summary["noises"] == {"gaussian_sigma0.05": 8, "spikes_rate0.02_level1": 8}
+    assert summary["shapes"]["x"] == [30] and summary["shapes"]["pure"] == [16, 30]
+    assert summary["bytes"] == 30 * 4 + 2 * 16 * 30 * 4 + 2 * 16
+
+
+# --- determinism ----------------------------------------------------------------------
+
+def test_same_seed_identical_different_seed_differs():
+    args = (20, list(FAMILIES), ALL_NOISES)
+    a, b, c = (generate_signals(*args, seed=seed) for seed in (7, 7, 8))
+    assert_same(a, b)
+    assert not np.array_equal(a.noisy, c.noisy)
+    assert not np.array_equal(block(a, "pure", "sine"), block(c, "pure", "sine"))
+
+
+def test_adding_a_family_or_noise_leaves_other_samples_unchanged():
+    small = generate_signals(10, ["sine", "chirp"], [SEED_NOISE], seed=1)
+    large = generate_signals(10, ["square", "chirp", "sawtooth", "sine"], [ALL_NOISES[2], SEED_NOISE], seed=1)
+    for family in ("sine", "chirp"):
+        for array in ("pure", "noisy"):
+            np.testing.assert_array_equal(block(small, array, family), block(large, array, family))
+
+
+# --- noise ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [0.0, 0.03, 0.2, 1.0])
+def test_spikes_affect_requested_fraction(rate):
+    s = generate_signals(1000, ["sine"], [{"kind": "spikes", "rate": rate, "level": 0.5}], length=100)
+    delta = s.noisy - s.pure
+    hit = delta != 0
+    assert abs(hit.mean() - rate) < 0.01
+    np.testing.assert_allclose(np.abs(delta[hit]), 0.5, atol=1e-6)
+    if 0 < rate:
+        assert abs((delta > 0).mean() - rate / 2) < 0.01  # random sign
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.05, 0.5, 1.0])
+def test_dropout_zeroes_requested_fraction(rate):
+    s = generate_signals(1000, ["sine"], [{"kind": "dropout", "rate": rate}], length=100)
+    changed = s.noisy != s.pure
+    assert abs(changed.mean() - rate) < 0.01
+    assert np.all(s.noisy[changed] == 0)
+
+
+def test_zero_sigma_is_noiseless():
+    s = generate_signals(3, ["sawtooth"], [{"kind": "gaussian", "sigma": 0}])
+    np.testing.assert_array_equal(s.noisy, s.pure)
+
+
+# --- families -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_family_values_finite_order_one_and_varied(family):
+    x = np.linspace(-0.5, 0.99, 150)
+    y = FAMILIES[family](x, np.random.default_rng(0), 500)
+    assert y.shape == (500, 150) and y.dtype == np.float32
+    assert np.all(np.isfinite(y))
+    assert 0.5 < np.abs(y).max() < 3
+    if family == "quadratic":
+        assert np.all(y == y[0])
+    else:
+        assert y.std(axis=0).min() > 0.1
+
+
+def test_square_takes_two_levels_per_row():
+    y = FAMILIES["square"](np.linspace(-0.5, 0.99, 150), np.random.default_rng(0), 200)
+    np.testing.assert_array_equal(np.abs(y), np.abs(y[:, :1]) * np.ones_like(y))
+    assert np.all(y.max(axis=1) > 0) and np.all(y.min(axis=1) < 0)
+
+
+def test_chirp_frequency_rises():
+    y = FAMILIES["chirp"](np.linspace(-0.5, 0.99, 150), np.random.default_rng(0), 500)
+    crossings = np.diff(np.signbit(y), axis=1)
+    assert crossings[:, 75:].sum() > 1.5 * crossings[:, :75].sum()
+
+
+# --- parameter errors -----------------------------------------------------------------
+
+BAD_PARAMS = [
+    ({"n_per_family": 0}, "signals.n_per_family"),
+    ({"n_per_family": 2.5}, "signals.n_per_family"),
+    ({"families": []}, "signals.families"),
+    ({"families": "sine"}, "signals.families"),
+    ({"families": ["quadratic", "sine", "triangle"]}, "signals.families[2]"),
+    ({"families": ["sine", ["chirp"]]}, "signals.families[1]"),
+    ({"families": ["sine", "chirp", "sine"]}, "signals.families[2]"),
+    ({"noises": []}, "signals.noises"),
+    ({"noises": ["gaussian"]}, "signals.noises[0]"),
+    ({"noises": [{"kind": "pink", "sigma": 0.1}]}, "signals.noises[0].kind"),
+    ({"noises": [{"sigma": 0.1}]}, "signals.noises[0].kind"),
+    ({"noises": [{"kind": "gaussian"}]}, "signals.noises[0].sigma"),
+    ({"noises": [{"kind": "gaussian", "sigma": -0.1}]}, "signals.noises[0].sigma"),
+    ({"noises": [{"kind": "gaussian", "sigma": float("nan")}]}, "signals.noises[0].sigma"),
+    ({"noises": [{"kind": "gaussian", "sigma": "0.1"}]}, "signals.noises[0].sigma"),
+    ({"noises": [{"kind": "gaussian", "sigma": 0.1, "rate": 0.1}]}, "signals.noises[0].rate"),
+    ({"noises": [SEED_NOISE, {"kind": "spikes", "rate": 1.5, "level": 1}]}, "signals.noises[1].rate"),
+    ({"noises": [{"kind": "spikes", "rate": 0.1, "level": -1}]}, "signals.noises[0].level"),
+    ({"noises": [{"kind": "dropout", "rate": -0.1}]}, "signals.noises[0].rate"),
+    ({"noises": [SEED_NOISE, dict(SEED_NOISE)]}, "signals.noises[1]"),
+    ({"length": 1}, "signals.length"),
+    ({"x_start": float("inf")}, "signals.x_start"),
+    ({"x_step": 0.0}, "signals.x_step"),
+    ({"seed": -1}, "signals.seed"),
+]
+
+
+@pytest.mark.parametrize(("override", "key"), BAD_PARAMS, ids=[k for _, k in BAD_PARAMS])
+def test_bad_params_name_the_key(override, key):
+    kwargs = {"n_per_family": 2, "families": ["sine"], "noises": [SEED_NOISE]} | override
+    with pytest.raises(ParamsError) as info:
+        generate_signals(**kwargs)
+    assert info.value.key == key
+    assert f"params: {key}: " in str(info.value)
+
+
+def test_unknown_names_list_the_allowed_values():
+    with pytest.raises(ParamsError, match="allowed: " + ", ".join(FAMILIES)):
+        generate_signals(1, ["triangle"], [SEED_NOISE])
+    with pytest.raises(ParamsError, match="allowed: " + ", ".join(NOISES)):
+        generate_signals(1, ["sine"], [{"kind": "pink"}])
+
+
+# --- property test --------------------------------------------------------------------
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    length=st.integers(2, 64),
+    seed=st.integers(0, 2**64 - 1),
+    families=st.lists(st.sampled_from(list(FAMILIES)), min_size=1, max_size=3, unique=True),
+    sigma=st.floats(0, 2),
+)
+def test_property_shapes_dtypes_determinism(n, length, seed, families, sigma):
+    noises = [{"kind": "gaussian", "sigma": sigma}, {"kind": "dropout", "rate": 0.5}]
+    a = generate_signals(n, families, noises, length=length, seed=seed)
+    total = n * len(families) * 2
+    assert a.x.shape == (length,) and a.pure.shape == a.noisy.shape == (total, length)
+    assert a.pure.dtype == a.noisy.dtype == np.float32
+    assert np.all(np.isfinite(a.noisy))
+    np.testing.assert_array_equal(np.bincount(a.family), np.full(len(families), n * 2))
+    assert_same(a, generate_signals(n, families, noises, length=length, seed=seed))
+
+
+# --- persistence ----------------------------------------------------------------------
+
+def test_save_load_round_trip(tmp_path):
+    s = generate_signals(6, ["chirp", "quadratic"], ALL_NOISES, length=50, seed=4)
+    path = tmp_path / "sub" / "signals.npz"
+    save_signal_set(path, s)
+    loaded = load_signal_set(path)
+    assert_same(s, loaded)
+    assert summarize(loaded) == summarize(s)
+    assert [p.name for p in path.parent.iterdir()] == ["signals.npz"]  # no temp files left
+
+
+def test_load_rejects_missing_and_malformed_files(tmp_path):
+    with pytest.raises(DataError, match="nope.npz"):
+        load_signal_set(tmp_path / "nope.npz")
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, x=np.zeros(3, np.float32))
+    with pytest.raises(DataError, match="missing arrays pure, noisy, family, noise, family_names"):
+        load_signal_set(partial)
+    bad_dtype = tmp_path / "bad.npz"
+    s = generate_signals(2, ["sine"], [SEED_NOISE], length=5)
+    arrays = {k: getattr(s, k) for k in ("x", "pure", "noisy", "family", "noise")}
+    arrays["pure"] = s.pure.astype(np.float64)
+    np.savez(bad_dtype, **arrays, family_names=["sine"], noise_names=["g"])
+    with pytest.raises(DataError, match="pure is float64"):
+        load_signal_set(bad_dtype)
