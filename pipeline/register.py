@@ -41,6 +41,18 @@ def _alias_version(client, name: str, alias: str):
         return None
 
 
+def _signature(inferred):
+    """Input columns marked optional: the task names a missing column itself, where MLflow's
+    schema check would answer with the whole request echoed back."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
+
+    if inferred.inputs.is_tensor_spec():
+        return inferred
+    columns = [ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs]
+    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
+
+
 def decide(verdict, champion_score: float | None) -> tuple[str, str]:
     """The alias a new version earns, and why."""
     if not verdict.passed:
@@ -76,13 +88,14 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     prepared, model = load_trained(spec, params)
     example = task.input_example(prepared)
     output = task.serve(model, prepared.meta, example)
+    signature = _signature(mlflow.models.infer_signature(example, output))
     with mlflow.start_run(run_id=record["run_id"]):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=PipelineModel(),
             artifacts={"checkpoint": str(paths.checkpoint(spec.name))},
             code_paths=[str(tracking.project_root() / "pipeline")],
-            signature=mlflow.models.infer_signature(example, output),
+            signature=signature,
             input_example=example,
             pip_requirements=_requirements(),
         )

@@ -15,6 +15,27 @@ from .models import get_model
 from .tasks import load_checkpoint
 
 
+class RequestError(MlflowException):
+    """HTTP 400 whose message stays as written.
+
+    MLflow's scoring server rewrites a predict error's message to embed the whole request
+    ("Failed to predict data '<payload>'"); clients get a short answer instead, and
+    payloads (which may be private) do not end up in responses.
+    """
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:
+        return self._message
+
+    @message.setter
+    def message(self, value: str) -> None:
+        if not hasattr(self, "_message"):  # the first assignment (our own) wins
+            self._message = value
+
+
 class PipelineModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         checkpoint = load_checkpoint(context.artifacts["checkpoint"])
@@ -28,4 +49,4 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
         try:
             return self.task.serve(self.model, self.meta, model_input)
         except PayloadError as exc:
-            raise MlflowException(f"bad request: {exc}", error_code=INVALID_PARAMETER_VALUE) from None
+            raise RequestError(f"bad request: {exc}") from None

@@ -1,0 +1,205 @@
+"""End to end: the real `dvc repro` on tiny params in a temp copy of the repo, the real
+MLflow store it creates, and the real `mlflow models serve` answering over loopback."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    ("signals", "n_per_family"): 64,
+    ("train", "stock_rnn", "epochs"): 3,
+    ("train", "stock_rnn", "batch_size"): 256,
+    ("train", "stock_rnn", "lr"): 1e-3,
+}
+
+
+def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def set_param(params: dict, path: tuple, value) -> None:
+    for key in path[:-1]:
+        params = params[key]
+    params[path[-1]] = value
+
+
+@pytest.fixture(scope="module")
+def env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # test the default store
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(CI="true", DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", GIT_AUTHOR_NAME="e2e",
+               GIT_AUTHOR_EMAIL="e2e@localhost", GIT_COMMITTER_NAME="e2e", GIT_COMMITTER_EMAIL="e2e@localhost")
+    return env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, env) -> Path:
+    """A fresh clone-like copy (tracked + untracked-but-not-ignored files) with tiny params."""
+    root = tmp_path_factory.mktemp("e2e") / "repo"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        src = REPO / name
+        if src.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(src.read_bytes())
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for path, value in TINY.items():
+        set_param(params, path, value)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / "dvc.lock").unlink(missing_ok=True)
+    run(["git", "init", "-q"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "e2e copy"], root, env)
+    run(["dvc", "repro"], root, env)
+    return root
+
+
+def test_repro_builds_every_output_and_records_the_run(project):
+    for out in ["data/processed/stock/prices.npz", "data/processed/lotto/draws.npz", "data/processed/mnist/mnist.npz",
+                "data/processed/signals/signals.npz", "models/stock_rnn/model.pt", "plots/loss/stock_rnn.csv",
+                "plots/stock_rnn/predictions.csv", "plots/stock_rnn/predictions.png", "reports/registry.json"]:
+        assert (project / out).is_file(), out
+    metrics = json.loads((project / "metrics/eval/stock_rnn.json").read_text())
+    assert metrics["test_rmse"] > 0 and metrics["baseline_persistence_test_rmse"] > 0
+    assert (project / "mlflow.db").is_file(), "default store is sqlite inside the repo"
+    registry = json.loads((project / "reports/registry.json").read_text())
+    assert registry["stock_rnn"]["aliases"][0] in ("champion", "candidate")
+    losses = list(csv.DictReader((project / "plots/loss/stock_rnn.csv").open()))
+    assert [int(r["epoch"]) for r in losses] == [1, 2, 3]
+
+
+def test_mlflow_run_has_params_metrics_tags_and_model(project, env):
+    code = """
+import json, mlflow
+mlflow.set_tracking_uri("sqlite:///" + __import__("os").path.abspath("mlflow.db"))
+run = mlflow.get_run(json.load(open("models/stock_rnn/mlflow_run.json"))["run_id"])
+client = mlflow.MlflowClient()
+history = client.get_metric_history(run.info.run_id, "val_loss")
+print(json.dumps({"params": run.data.params, "metrics": run.data.metrics, "tags": run.data.tags,
+                  "steps": [m.step for m in history], "name": run.info.run_name, "status": run.info.status,
+                  "artifacts": [f.path for f in client.list_artifacts(run.info.run_id, "plots")]}))
+"""
+    info = json.loads(run([sys.executable, "-c", code], project, env).stdout.strip().splitlines()[-1])
+    assert info["params"]["window"] == "30" and info["params"]["epochs"] == "3"
+    assert info["steps"] == [1, 2, 3]
+    assert "test_rmse" in info["metrics"] and "baseline_persistence_test_rmse" in info["metrics"]
+    assert len(info["tags"]["mlflow.source.git.commit"]) == 40
+    assert info["tags"]["dataset_digest"].startswith("prices.npz:")
+    assert "persistence" in info["tags"]["verdict"]
+    assert info["name"].startswith("stock_rnn · params ")
+    assert info["status"] == "FINISHED"
+    assert set(info["artifacts"]) == {"plots/stock_rnn.csv", "plots/predictions.csv", "plots/predictions.png"}
+
+
+def test_second_repro_is_a_no_op_and_a_stock_param_reruns_only_stock_stages(project, env):
+    again = run(["dvc", "repro"], project, env)
+    assert "Running stage" not in again.stdout
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["train"]["stock_rnn"]["head_hidden"] = 50
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        dry = run(["dvc", "repro", "--dry"], project, env).stdout
+    finally:
+        (project / "params.yaml").write_text(original)
+    stages = sorted(line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage"))
+    # register follows once train changes the model (a dry run cannot know that yet)
+    assert stages == ["evaluate@stock_rnn", "train@stock_rnn"]
+
+
+def test_registering_again_creates_no_new_version(project, env):
+    before = json.loads((project / "reports/registry.json").read_text())["stock_rnn"]["version"]
+    out = run([sys.executable, "-m", "pipeline.register"], project, env).stdout
+    assert "unchanged" in out
+    assert json.loads((project / "reports/registry.json").read_text())["stock_rnn"]["version"] == before
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(project, env):
+    import requests
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.serve", "stock-rnn", "--port", str(port)], cwd=project,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("model server did not answer /ping within 120 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def last_test_window(project: Path) -> tuple[list[list[float]], float]:
+    """The last 30 days before the final day, and the close evaluate predicted for that day."""
+    rows = list(csv.DictReader((project / "data/raw/nflx/NFLX_2002-05-23_to_2022-11-02.csv").open()))
+    window = [[float(r[c]) for c in ("Open", "High", "Low")] for r in rows[-31:-1]]
+    predicted = list(csv.DictReader((project / "plots/stock_rnn/predictions.csv").open()))[-1]
+    assert predicted["date"] == rows[-1]["Date"]
+    return window, float(predicted["predicted"])
+
+
+def test_served_model_answers_in_dollars_like_evaluate(project, server):
+    import requests
+
+    window, expected = last_test_window(project)
+    response = requests.post(f"{server}/invocations", timeout=30,
+                             json={"dataframe_split": {"columns": ["Open", "High", "Low"], "data": window}})
+    assert response.status_code == 200, response.text
+    answer = response.json()["predictions"][0]["next_close"]
+    assert answer == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda rows: rows[:29], "expected 30 rows"),
+        (lambda rows: [r[:2] for r in rows], "missing column(s) Low"),
+        (lambda rows: [[None, 1.0, 1.0]] + rows[1:], "row 0, column Open: expected a positive price"),
+        (lambda rows: [[-3.0, 1.0, 1.0]] + rows[1:], "expected a positive price"),
+    ],
+)
+def test_malformed_payload_gets_400_with_a_short_message(project, server, mutate, message):
+    import requests
+
+    window, _ = last_test_window(project)
+    rows = mutate(window)
+    columns = ["Open", "High", "Low"][: len(rows[0])]
+    response = requests.post(f"{server}/invocations", timeout=30,
+                             json={"dataframe_split": {"columns": columns, "data": rows}})
+    assert response.status_code == 400
+    body = response.json()["message"]
+    assert message in body
+    assert len(body) < 200, "the request must not be echoed back"
