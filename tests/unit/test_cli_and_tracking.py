@@ -1,0 +1,102 @@
+"""Stage entry points fail with one line and no output; tracking finds the right store."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import tracking
+from pipeline.register import CANDIDATE, CHAMPION, decide
+from pipeline.tasks import Verdict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_stage(args, cwd):
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path, params
+
+
+def test_bad_data_file_exits_2_with_one_line_and_writes_nothing(tmp_path, params_file):
+    path, params = params_file
+    bad = tmp_path / "prices.csv"
+    bad.write_text("Date,Open,High,Low,Close\n2020-01-02,1,2,0.5,1\n2020-01-02,1,2,0.5,1\n")
+    params["ingest"]["stock"]["file"] = str(bad)
+    path.write_text(yaml.safe_dump(params))
+    result = run_stage(["pipeline.ingest", "stock", "--params", str(path)], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {bad}: line 3: duplicated date 2020-01-02 (after 2020-01-02); "
+                                     "dates must be strictly ascending")
+    assert not (tmp_path / "data").exists()
+
+
+def test_bad_param_exits_2_naming_the_key(tmp_path, params_file):
+    path, params = params_file
+    params["train"]["stock_rnn"]["epochs"] = -1
+    path.write_text(yaml.safe_dump(params))
+    result = run_stage(["pipeline.train", "stock_rnn", "--params", str(path)], tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: params: train.stock_rnn.epochs: -1 is out of range; allowed >= 1 and <= 100000"
+
+
+def test_unknown_model_is_named(tmp_path, params_file):
+    path, _ = params_file
+    result = run_stage(["pipeline.train", "stock_lstm", "--params", str(path)], tmp_path)
+    assert result.returncode == 2
+    assert "unknown model 'stock_lstm'; known models: stock_rnn" in result.stderr
+
+
+def test_help_lists_stages_and_models():
+    result = run_stage(["pipeline", "--help"], REPO)
+    assert result.returncode == 0
+    for word in ("ingest", "train", "evaluate", "register", "serve", "stock_rnn"):
+        assert word in result.stdout
+
+
+def test_default_store_is_sqlite_inside_the_repo(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri() == f"sqlite:///{REPO / 'mlflow.db'}"
+    assert Path(tracking.tracking_uri().removeprefix("sqlite:///")).is_absolute()
+
+
+def test_user_tracking_uri_wins(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
+    assert tracking.tracking_uri() == "http://127.0.0.1:5999"
+
+
+def test_dvc_temp_experiments_log_to_the_real_repo(monkeypatch, tmp_path):
+    fake = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpabc123" / "pipeline" / "tracking.py"
+    monkeypatch.setattr(tracking, "__file__", str(fake))
+    assert tracking.project_root() == tmp_path / "repo"
+
+
+def test_flatten_nested_params():
+    assert tracking.flatten({"split": {"train": 0.7, "val": 0.1}, "features": ["Open", "Low"], "lr": 1e-3}) == {
+        "split.train": 0.7, "split.val": 0.1, "features": "Open,Low", "lr": 1e-3}
+
+
+@pytest.mark.parametrize(
+    "passed, score, champion, alias, fragment",
+    [
+        (False, 10.0, None, CANDIDATE, "gate failed"),
+        (True, 10.0, None, CHAMPION, "gate passed"),
+        (True, 10.0, 12.0, CHAMPION, "gate passed"),
+        (True, 12.0, 10.0, CANDIDATE, "does not beat the champion"),
+        (True, 10.0, 10.0, CANDIDATE, "does not beat the champion"),
+        (False, 5.0, 10.0, CANDIDATE, "gate failed"),
+    ],
+)
+def test_gate_moves_champion_only_for_a_better_passing_model(passed, score, champion, alias, fragment):
+    verdict = Verdict(passed=passed, score=score, score_name="test_rmse", reason="r")
+    got, reason = decide(verdict, champion)
+    assert got == alias and fragment in reason
