@@ -16,13 +16,12 @@ from .models import ModelSpec, get_model
 
 def load_trained(spec: ModelSpec, params: dict):
     """The prepared data and the trained model, exactly as evaluate and register see them."""
-    from .tasks import load_checkpoint
+    from .tasks import build_model, load_checkpoint
 
     block = model_params(params, spec.name)
-    task = spec.task()
-    prepared = task.prepare(paths.dataset_dir(spec.dataset), block, f"train.{spec.name}", params["seed"])
+    prepared = spec.task().prepare(paths.dataset_dir(spec.dataset), block, f"train.{spec.name}", params["seed"])
     checkpoint = load_checkpoint(paths.checkpoint(spec.name))
-    model = task.build_model(checkpoint["meta"]["params"], checkpoint["meta"])
+    model = build_model(spec, checkpoint["meta"]["params"], checkpoint["meta"])
     model.load_state_dict(checkpoint["state_dict"])
     return prepared, model.eval()
 

@@ -12,7 +12,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from .errors import PayloadError
 from .models import get_model
-from .tasks import load_checkpoint
+from .tasks import build_model, load_checkpoint
 
 
 class RequestError(MlflowException):
@@ -40,8 +40,9 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         checkpoint = load_checkpoint(context.artifacts["checkpoint"])
         self.meta = checkpoint["meta"]
-        self.task = get_model(self.meta["model"]).task()
-        model = self.task.build_model(self.meta["params"], self.meta)
+        spec = get_model(self.meta["model"])
+        self.task = spec.task()
+        model = build_model(spec, self.meta["params"], self.meta)
         model.load_state_dict(checkpoint["state_dict"])
         self.model = model.eval()
 

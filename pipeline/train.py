@@ -19,14 +19,14 @@ def train(spec: ModelSpec, params: dict) -> dict:
     from . import tracking
     from .io import file_digest
     from .plots import write_table
-    from .tasks import save_checkpoint
-    from .training import TrainConfig, count_parameters, fit, seed_everything, select_device
+    from .tasks import build_model, save_checkpoint
+    from .training import LOSSES, TrainConfig, count_parameters, fit, seed_everything, select_device
 
     block = model_params(params, spec.name)
     seed_everything(params["seed"])
     data_dir = paths.dataset_dir(spec.dataset)
     prepared = spec.task().prepare(data_dir, block, f"train.{spec.name}", params["seed"])
-    model = spec.task().build_model(block, prepared.meta)
+    model = build_model(spec, block, prepared.meta)
 
     mlflow = tracking.mlflow()
     experiment_id = tracking.ensure_experiment(spec.name, spec.description)
@@ -41,7 +41,7 @@ def train(spec: ModelSpec, params: dict) -> dict:
         def log_epoch(row: dict) -> None:
             mlflow.log_metrics({"train_loss": row["train_loss"], "val_loss": row["val_loss"]}, step=row["epoch"])
 
-        result = fit(model, prepared.train, prepared.val, spec.task().loss_fn,
+        result = fit(model, prepared.train, prepared.val, LOSSES[spec.loss](),
                      TrainConfig.from_params(block, params["seed"]), on_epoch=log_epoch, device=device)
         metrics = {
             "best_epoch": result.best_epoch,

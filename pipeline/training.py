@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
 
 
@@ -32,6 +32,9 @@ def select_device() -> torch.device:
 def show_progress() -> bool:
     """Progress bars only for a person at a terminal, never in CI logs."""
     return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss}
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,25 @@ class FitResult:
     stopped_early: bool = False
 
 
-def _run_epoch(model, loader, loss_fn, device, optimizer=None) -> float:
+def batches(data: TensorDataset, batch_size: int, generator: torch.Generator | None = None):
+    """(inputs, targets) batches by slicing whole tensors: no per-sample Python calls, so data
+    loading stays negligible next to the model. Shuffled when a generator is given."""
+    n = len(data)
+    order = torch.randperm(n, generator=generator) if generator is not None else None
+    for start in range(0, n, batch_size):
+        if order is None:
+            yield tuple(t[start : start + batch_size] for t in data.tensors)
+        else:
+            index = order[start : start + batch_size]
+            yield tuple(t[index] for t in data.tensors)
+
+
+def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> float:
     training = optimizer is not None
     model.train(training)
     total, count = 0.0, 0
     with torch.set_grad_enabled(training):
-        for inputs, targets in loader:
+        for inputs, targets in batch_iter:
             inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             loss = loss_fn(model(inputs), targets)
@@ -76,8 +92,8 @@ def _run_epoch(model, loader, loss_fn, device, optimizer=None) -> float:
 
 def fit(
     model: nn.Module,
-    train_set: Dataset,
-    val_set: Dataset,
+    train_set: TensorDataset,
+    val_set: TensorDataset,
     loss_fn: Callable,
     config: TrainConfig,
     on_epoch: Callable[[dict], None] | None = None,
@@ -90,10 +106,8 @@ def fit(
     device = device or select_device()
     seed_everything(config.seed)
     model.to(device)
-    pin = device.type == "cuda"
     shuffle_rng = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(train_set, config.batch_size, shuffle=True, generator=shuffle_rng, pin_memory=pin)
-    val_loader = DataLoader(val_set, max(config.batch_size, 256), shuffle=False, pin_memory=pin)
+    val_batch = max(config.batch_size, 256)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
 
     result = FitResult()
@@ -101,8 +115,8 @@ def fit(
     started = time.perf_counter()
     bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not show_progress())
     for epoch in bar:
-        train_loss = _run_epoch(model, train_loader, loss_fn, device, optimizer)
-        val_loss = _run_epoch(model, val_loader, loss_fn, device)
+        train_loss = _run_epoch(model, batches(train_set, config.batch_size, shuffle_rng), loss_fn, device, optimizer)
+        val_loss = _run_epoch(model, batches(val_set, val_batch), loss_fn, device)
         if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
             raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}

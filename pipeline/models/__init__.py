@@ -19,6 +19,8 @@ class ModelSpec:
     name: str  # key under `train:` in params.yaml and the DVC foreach key
     registered_name: str  # name in the MLflow Model Registry
     dataset: str  # data/processed/<dataset>/, task module pipeline/tasks/<dataset>.py
+    model_class: str  # nn.Module class in the task module, built by `from_params(block, meta)`
+    loss: str  # a key of pipeline.training.LOSSES
     description: str
     params: dict[str, Spec]  # model-specific params; training params are added
 
@@ -55,6 +57,8 @@ MODELS: dict[str, ModelSpec] = {
             name="stock_rnn",
             registered_name="stock-rnn",
             dataset="stock",
+            model_class="StockRNN",
+            loss="mse",
             description="Next-day NFLX close from 30 days of Open/High/Low with an Elman RNN.",
             params={
                 "window": Int(2, 1000),

@@ -4,8 +4,8 @@ A task module, `pipeline/tasks/<dataset>.py`, defines:
 
 - ``prepare(data_dir, block, key, seed) -> Prepared``: datasets in model units + JSON-able meta
   (scalers, shapes) that inference needs.
-- ``build_model(block, meta) -> nn.Module``
-- ``loss_fn``: the training loss.
+- the model class named by ``ModelSpec.model_class``, with a classmethod
+  ``from_params(block, meta) -> nn.Module``.
 - ``evaluate(model, prepared, block) -> Evaluation``: test metrics next to the baseline.
 - ``gate(metrics) -> Verdict``: does the model beat its baseline.
 - ``serve(model, meta, request)``: a raw-units request -> answer in user units; raises
@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import TensorDataset
 
 from ..io import atomic_path
 
 
 @dataclass
 class Prepared:
-    train: Dataset
-    val: Dataset
-    test: Dataset
+    train: TensorDataset  # (inputs, targets) in model units
+    val: TensorDataset
+    test: TensorDataset
     meta: dict  # JSON-able; saved in the checkpoint and used at inference time
     raw: Any = None  # task-specific raw-unit arrays for evaluation
 
@@ -47,6 +47,11 @@ class Verdict:
     score: float  # lower is better; used to compare with the current champion
     score_name: str
     reason: str
+
+
+def build_model(spec, block: dict, meta: dict) -> torch.nn.Module:
+    """An untrained model of `spec`'s class, sized from its params block and the data's meta."""
+    return getattr(spec.task(), spec.model_class).from_params(block, meta)
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict) -> None:

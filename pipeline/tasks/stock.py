@@ -26,12 +26,13 @@ class StockRNN(nn.Module):
             nn.Flatten(), nn.Linear(window * hidden_size, head_hidden), nn.ReLU(), nn.Linear(head_hidden, 1)
         )
 
+    @classmethod
+    def from_params(cls, block: dict, meta: dict) -> StockRNN:
+        return cls(len(meta["features"]), meta["window"], block["hidden_size"], block["num_layers"], block["head_hidden"])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, window, F) -> (N, 1)
         out, _ = self.rnn(x)  # zero initial state
         return self.head(out)
-
-
-loss_fn = nn.MSELoss()
 
 
 def load_prices(data_dir: Path) -> StockPrices:
@@ -62,10 +63,6 @@ def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
         meta=meta,
         raw={"val": val, "test": test},
     )
-
-
-def build_model(block: dict, meta: dict) -> nn.Module:
-    return StockRNN(len(meta["features"]), meta["window"], block["hidden_size"], block["num_layers"], block["head_hidden"])
 
 
 @torch.no_grad()
