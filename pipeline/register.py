@@ -53,6 +53,28 @@ def _signature(inferred):
     return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
 
 
+def _test_data_id(spec: ModelSpec, params: dict) -> str:
+    """Identifies the test set a score was measured on: the processed data and its split."""
+    from .tracking import params_digest
+
+    summary = json.loads((paths.dataset_dir(spec.dataset) / "summary.json").read_text())
+    return params_digest({"files": summary.get("files"), "split": params["train"][spec.name]["split"]})
+
+
+def _champion_score(mlflow, spec: ModelSpec, champion, params: dict, test_data: str) -> float | None:
+    """The champion's gate score on the SAME test data as the new version."""
+    if champion is None:
+        return None
+    if champion.tags.get("test_data_id") == test_data:
+        return float(champion.tags["gate_score"])
+    # scored on other data (new data or split): evaluate the champion again on this test set
+    served = mlflow.pyfunc.load_model(f"models:/{spec.registered_name}/{champion.version}").unwrap_python_model()
+    block = served.meta["params"]
+    prepared = spec.task().prepare(paths.dataset_dir(spec.dataset), block, f"champion v{champion.version}",
+                                   params["seed"])
+    return spec.task().gate(spec.task().evaluate(served.model, prepared, block).metrics).score
+
+
 def decide(verdict, champion_score: float | None) -> tuple[str, str]:
     """The alias a new version earns, and why."""
     if not verdict.passed:
@@ -81,9 +103,9 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         aliases = list(existing.aliases)
         return {"version": int(existing.version), "aliases": aliases, "reason": "already registered", "new": False}
 
+    test_data = _test_data_id(spec, params)
     champion = _alias_version(client, spec.registered_name, CHAMPION)
-    champion_score = float(champion.tags["gate_score"]) if champion is not None else None
-    alias, reason = decide(verdict, champion_score)
+    alias, reason = decide(verdict, _champion_score(mlflow, spec, champion, params, test_data))
 
     prepared, model = load_trained(spec, params)
     example = task.input_example(prepared)
@@ -106,6 +128,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         "gate_score": repr(verdict.score),
         "gate_score_name": verdict.score_name,
         "checkpoint_md5": record["checkpoint_md5"],
+        "test_data_id": test_data,
         "status": alias,
         **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
     }
