@@ -136,12 +136,67 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(project, env):
+# A script run in a FRESH process in the project: the registered model loaded through
+# MLflow, and the same checkpoint the way evaluate loads it, answer the stored example.
+FRESH_PREDICT = """
+import io, json, sys
+import mlflow
+from mlflow.models import Model
+from mlflow.pyfunc.scoring_server import predictions_to_json
+from pipeline import tracking
+from pipeline.config import load_params
+from pipeline.evaluate import load_trained
+from pipeline.models import MODELS
+from pipeline.serve import resolve_model_uri
+
+name = sys.argv[1]
+spec = next(s for s in MODELS.values() if s.registered_name == name)
+uri, alias = resolve_model_uri(name)
+mlflow = tracking.mlflow()
+local = mlflow.artifacts.download_artifacts(uri)
+example = Model.load(local).load_input_example(local)
+prepared, model = load_trained(spec, load_params())
+out = {}
+for label, prediction in [
+    ("registry", mlflow.pyfunc.load_model(uri).predict(example)),
+    ("checkpoint", spec.task().serve(model, prepared.meta, example)),
+]:
+    buffer = io.StringIO()
+    predictions_to_json(prediction, buffer)
+    out[label] = json.loads(buffer.getvalue())
+out["serving_example"] = json.loads(open(f"{local}/serving_input_example.json").read())
+print(json.dumps(out))
+"""
+
+
+def stock_bad_payloads(body: dict) -> list[tuple[dict, str]]:
+    rows, columns = body["dataframe_split"]["data"], body["dataframe_split"]["columns"]
+
+    def frame(data, cols=columns):
+        return {"dataframe_split": {"columns": cols, "data": data}}
+
+    return [
+        (frame(rows[:29]), "expected 30 rows"),
+        (frame([r[:2] for r in rows], columns[:2]), "missing column(s) Low"),
+        (frame([[None, 1.0, 1.0]] + rows[1:]), "row 0, column Open: expected a positive price"),
+        (frame([[-3.0, 1.0, 1.0]] + rows[1:]), "expected a positive price"),
+        (frame([["abc", 1.0, 1.0]] + rows[1:]), "Failed to convert column Open"),
+    ]
+
+
+# registered model -> bad requests built from its valid example, each with its 400 message
+BAD_PAYLOADS = {"stock-rnn": stock_bad_payloads}
+
+
+@pytest.fixture(scope="module", params=sorted(BAD_PAYLOADS))
+def served(request, project, env):
+    """(model name, server URL, fresh-process predictions) for each registered model."""
     import requests
 
+    name = request.param
+    fresh = json.loads(run([sys.executable, "-c", FRESH_PREDICT, name], project, env).stdout.strip().splitlines()[-1])
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.serve", "stock-rnn", "--port", str(port)], cwd=project,
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.serve", name, "--port", str(port)], cwd=project,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -155,51 +210,61 @@ def server(project, env):
             except requests.ConnectionError:
                 time.sleep(0.5)
         else:
-            pytest.fail("model server did not answer /ping within 120 s")
-        yield url
+            pytest.fail(f"model server for {name} did not answer /ping within 120 s")
+        yield name, url, fresh
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
 
 
-def last_test_window(project: Path) -> tuple[list[list[float]], float]:
-    """The last 30 days before the final day, and the close evaluate predicted for that day."""
+def test_registry_model_in_a_fresh_process_matches_the_checkpoint(served):
+    _, _, fresh = served
+    assert _close(fresh["registry"], fresh["checkpoint"])
+
+
+def _close(a, b) -> bool:
+    """Nested JSON equal up to float rounding."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-5, abs=1e-6)
+    return a == b
+
+
+def test_server_answers_like_the_fresh_process(served):
+    import requests
+
+    _, url, fresh = served
+    response = requests.post(f"{url}/invocations", json=fresh["serving_example"], timeout=30)
+    assert response.status_code == 200, response.text
+    assert _close(response.json(), fresh["registry"])
+
+
+def test_bad_payloads_get_400_with_a_short_message(served):
+    import requests
+
+    name, url, fresh = served
+    for body, fragment in BAD_PAYLOADS[name](fresh["serving_example"]):
+        response = requests.post(f"{url}/invocations", json=body, timeout=30)
+        assert response.status_code == 400, (fragment, response.text)
+        message = response.json()["message"]
+        assert fragment in message
+        assert len(message) < 300, "the request must not be echoed back"
+
+
+def test_served_stock_price_is_the_close_evaluate_predicted(project, served):
+    import requests
+
+    name, url, _ = served
+    if name != "stock-rnn":
+        pytest.skip("stock only")
     rows = list(csv.DictReader((project / "data/raw/nflx/NFLX_2002-05-23_to_2022-11-02.csv").open()))
     window = [[float(r[c]) for c in ("Open", "High", "Low")] for r in rows[-31:-1]]
     predicted = list(csv.DictReader((project / "plots/stock_rnn/predictions.csv").open()))[-1]
     assert predicted["date"] == rows[-1]["Date"]
-    return window, float(predicted["predicted"])
-
-
-def test_served_model_answers_in_dollars_like_evaluate(project, server):
-    import requests
-
-    window, expected = last_test_window(project)
-    response = requests.post(f"{server}/invocations", timeout=30,
+    response = requests.post(f"{url}/invocations", timeout=30,
                              json={"dataframe_split": {"columns": ["Open", "High", "Low"], "data": window}})
     assert response.status_code == 200, response.text
-    answer = response.json()["predictions"][0]["next_close"]
-    assert answer == pytest.approx(expected, abs=1e-3)
-
-
-@pytest.mark.parametrize(
-    "mutate, message",
-    [
-        (lambda rows: rows[:29], "expected 30 rows"),
-        (lambda rows: [r[:2] for r in rows], "missing column(s) Low"),
-        (lambda rows: [[None, 1.0, 1.0]] + rows[1:], "row 0, column Open: expected a positive price"),
-        (lambda rows: [[-3.0, 1.0, 1.0]] + rows[1:], "expected a positive price"),
-    ],
-)
-def test_malformed_payload_gets_400_with_a_short_message(project, server, mutate, message):
-    import requests
-
-    window, _ = last_test_window(project)
-    rows = mutate(window)
-    columns = ["Open", "High", "Low"][: len(rows[0])]
-    response = requests.post(f"{server}/invocations", timeout=30,
-                             json={"dataframe_split": {"columns": columns, "data": rows}})
-    assert response.status_code == 400
-    body = response.json()["message"]
-    assert message in body
-    assert len(body) < 200, "the request must not be echoed back"
+    assert response.json()["predictions"][0]["next_close"] == pytest.approx(float(predicted["predicted"]), abs=1e-3)
