@@ -139,7 +139,15 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
 
 
 def register_all(params: dict) -> dict:
-    return {name: register_model(get_model(name, f"train.{name}"), params) for name in params["train"]}
+    """Register every model, holding a lock so that concurrent `register` runs (parallel
+    `dvc exp run`s) read the champion and move aliases one at a time."""
+    import fcntl
+
+    from .tracking import project_root
+
+    with open(project_root() / ".register.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return {name: register_model(get_model(name, f"train.{name}"), params) for name in params["train"]}
 
 
 @main_wrapper
