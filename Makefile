@@ -13,13 +13,14 @@ MODEL ?= stock-rnn
 PORT ?= 5001
 UI_PORT ?= 5000
 
-.PHONY: help env repro test serve ui clean
+.PHONY: help env repro test serve ui plots plots-template clean
 
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro)"
 	@echo "make test               build .venv if missing, then run every test"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
+	@echo "make plots              dvc plots show -> dvc_plots/index.html (works offline)"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,16 @@ serve: env
 
 ui: env
 	mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port $(UI_PORT) --workers 1
+
+plots: env
+	dvc plots show
+
+# rebuild .dvc/plots/offline.html from the npm packages (needs npm and the registry)
+plots-template: env
+	rm -rf .plots-build && mkdir .plots-build
+	cd .plots-build && npm pack --silent vega@5.20.2 vega-lite@5.2.0 vega-embed@6.18.2 && \
+		for f in *.tgz; do mkdir "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
+	python -m pipeline.plots .plots-build && rm -rf .plots-build
 
 clean:
 	rm -rf data/processed models metrics plots reports mlflow.db mlartifacts
