@@ -3,13 +3,8 @@ import hashlib
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
-
-import yaml
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def md5(path: Path) -> str:
@@ -26,30 +21,17 @@ def run_statuses(db: Path) -> list[str]:
         return []
 
 
-def test_sigterm_mid_training_keeps_previous_outputs_and_fails_the_run(tmp_path):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["ingest"]["stock"]["file"] = str(REPO / params["ingest"]["stock"]["file"])
-    params["train"] = {"stock_rnn": {**params["train"]["stock_rnn"], "epochs": 1, "batch_size": 256,
-                                     "hidden_size": 4, "num_layers": 1, "head_hidden": 8}}
-    params_file = tmp_path / "params.yaml"
-    params_file.write_text(yaml.safe_dump(params))
-    db = tmp_path / "mlflow.db"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONPATH": str(REPO),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{db}", "CI": "true"}
+def test_sigterm_mid_training_keeps_previous_outputs_and_fails_the_run(stock_workdir):
+    work = stock_workdir
+    assert work.stage("pipeline.ingest", "stock").returncode == 0
+    assert work.stage("pipeline.train", "stock_rnn").returncode == 0
+    before = {p: md5(p) for p in [work.root / "models/stock_rnn/model.pt", work.root / "metrics/train/stock_rnn.json"]}
 
-    def stage(*args, **kwargs):
-        return subprocess.run([sys.executable, "-m", *args, "--params", str(params_file)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300, **kwargs)
-
-    assert stage("pipeline.ingest", "stock").returncode == 0
-    assert stage("pipeline.train", "stock_rnn").returncode == 0
-    checkpoint = tmp_path / "models/stock_rnn/model.pt"
-    before = {p: md5(p) for p in [checkpoint, tmp_path / "metrics/train/stock_rnn.json"]}
-
-    params["train"]["stock_rnn"]["epochs"] = 100_000
-    params_file.write_text(yaml.safe_dump(params))
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.train", "stock_rnn", "--params", str(params_file)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    work.params["train"]["stock_rnn"]["epochs"] = 100_000
+    work.write_params()
+    proc = subprocess.Popen(work.command("pipeline.train", "stock_rnn"), cwd=work.root, env=work.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = work.root / "mlflow.db"
     deadline = time.time() + 120
     while run_statuses(db).count("RUNNING") == 0:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -60,6 +42,5 @@ def test_sigterm_mid_training_keeps_previous_outputs_and_fails_the_run(tmp_path)
 
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert {p: md5(p) for p in before} == before, "previous outputs must survive"
-    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
-    assert leftovers == []
+    assert [p for p in work.root.rglob("*") if p.name.endswith(".tmp")] == []
     assert run_statuses(db) == ["FINISHED", "FAILED"]

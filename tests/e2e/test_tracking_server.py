@@ -1,0 +1,135 @@
+"""Tracking beyond one laptop: a real PostgreSQL-backed `mlflow server` with a file artifact
+root; the pipeline trains, evaluates and registers there, and serving loads from it."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+if not PG_BIN:
+    pytest.skip("PostgreSQL server not installed (Debian package `postgresql`; .ci/run installs it)",
+                allow_module_level=True)
+pytest.importorskip("psycopg2", reason="psycopg2-binary is a dev dependency: run `make env`")
+PG = Path(PG_BIN[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def as_db_owner(cmd: list[str]) -> list[str]:
+    """initdb refuses to run as root: use the Debian package's `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def wait_until(check, what: str, seconds: float = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{what} not ready in {seconds:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    # not under pytest's tmp dir: that is private to root, and the server runs as `postgres`
+    base = Path(tempfile.mkdtemp(prefix="pipeline-pg-"))
+    data, sockets = base / "data", base / "sock"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+    port = free_port()
+    subprocess.run(as_db_owner([str(PG / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"
+    subprocess.run(as_db_owner([str(PG / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l", str(base / "log"),
+                                "start"]), check=True, capture_output=True)
+    try:
+        subprocess.run([str(PG / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow"],
+                       check=True, capture_output=True)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run(as_db_owner([str(PG / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]), capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def tracking_server(postgres, tmp_path_factory):
+    import requests
+
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres,
+         "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert proc.poll() is None, "mlflow server exited"
+        try:
+            return requests.get(f"{url}/health", timeout=5).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(healthy, "mlflow server")
+        yield url, artifacts
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_pipeline_logs_registers_and_serves_through_the_server(stock_workdir, tracking_server):
+    import requests
+
+    url, artifacts = tracking_server
+    work = stock_workdir
+    work.env["MLFLOW_TRACKING_URI"] = url
+    for stage in (["pipeline.ingest", "stock"], ["pipeline.train", "stock_rnn"], ["pipeline.evaluate", "stock_rnn"],
+                  ["pipeline.register"]):
+        result = work.stage(*stage)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert not (work.root / "mlflow.db").exists(), "nothing may go to the default sqlite store"
+    assert any(artifacts.rglob("model.pt")), "artifacts land in the server's artifact root"
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pipeline.serve", "stock-rnn", "--port", str(port)],
+                              cwd=work.root, env=work.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+
+    def up() -> bool:
+        assert server.poll() is None, "model server exited"
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(up, "model server", 120)
+        window = [[100.0 + i, 102.0 + i, 99.0 + i] for i in range(30)]
+        response = requests.post(f"http://127.0.0.1:{port}/invocations", timeout=30,
+                                 json={"dataframe_split": {"columns": ["Open", "High", "Low"], "data": window}})
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"][0]["next_close"] > 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
