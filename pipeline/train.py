@@ -2,11 +2,16 @@
 
 Writes the checkpoint, per-epoch losses (DVC plots), train metrics, and logs all of it to
 a new MLflow run in the model's experiment; the run id is kept for evaluate/register.
+
+`PIPELINE_NPROC=N` trains with N processes (torchrun + DistributedDataParallel; gloo on
+CPU, nccl on GPU); only rank 0 logs to MLflow and writes outputs.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 from . import paths
 from .cli import main_wrapper
@@ -15,34 +20,54 @@ from .io import write_json
 from .models import ModelSpec, get_model
 
 
-def train(spec: ModelSpec, params: dict) -> dict:
+def _init_distributed() -> int:
+    """Join torchrun's process group when launched by it; returns this process's rank."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    import torch
+    import torch.distributed as dist
+
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank()
+
+
+def train(spec: ModelSpec, params: dict) -> dict | None:
+    """Returns the train metrics on rank 0, None on other ranks."""
     from . import tracking
     from .io import file_digest
     from .plots import write_table
     from .tasks import build_model, save_checkpoint
     from .training import LOSSES, TrainConfig, count_parameters, fit, seed_everything, select_device
 
+    rank = _init_distributed()
     block = model_params(params, spec.name)
     seed_everything(params["seed"])
     data_dir = paths.dataset_dir(spec.dataset)
     prepared = spec.task().prepare(data_dir, block, f"train.{spec.name}", params["seed"])
     model = build_model(spec, block, prepared.meta)
+    device = select_device()
+    config = TrainConfig.from_params(block, params["seed"])
+    if rank > 0:
+        fit(model, prepared.train, prepared.val, LOSSES[spec.loss](), config, device=device)
+        return None
 
     mlflow = tracking.mlflow()
     experiment_id = tracking.ensure_experiment(spec.name, spec.description)
     run_name, tags = tracking.run_identity(spec.name, block)
     summary = json.loads((data_dir / "summary.json").read_text())
     tags["dataset_digest"] = ",".join(f"{k}:{v}" for k, v in sorted(summary.get("files", {}).items()))
+    tags["device"] = str(device)
+    tags["processes"] = os.environ.get("WORLD_SIZE", "1")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({**tracking.flatten(block), "seed": params["seed"]})
-        device = select_device()
-        mlflow.set_tag("device", str(device))
 
         def log_epoch(row: dict) -> None:
             mlflow.log_metrics({"train_loss": row["train_loss"], "val_loss": row["val_loss"]}, step=row["epoch"])
 
-        result = fit(model, prepared.train, prepared.val, LOSSES[spec.loss](),
-                     TrainConfig.from_params(block, params["seed"]), on_epoch=log_epoch, device=device)
+        result = fit(model, prepared.train, prepared.val, LOSSES[spec.loss](), config, on_epoch=log_epoch,
+                     device=device)
         metrics = {
             "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss,
@@ -63,13 +88,20 @@ def train(spec: ModelSpec, params: dict) -> dict:
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a key under `train:` in params.yaml")
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    metrics = train(get_model(args.model, "model"), params)
-    print(f"train {args.model}: {json.dumps(metrics)}")
+    spec = get_model(args.model, "model")
+    nproc = int(os.environ.get("PIPELINE_NPROC", "1"))
+    if nproc > 1 and "LOCAL_RANK" not in os.environ:
+        sys.stdout.flush()
+        os.execvp("torchrun", ["torchrun", "--standalone", f"--nproc-per-node={nproc}", "-m", "pipeline.train", *argv])
+    metrics = train(spec, params)
+    if metrics is not None:
+        print(f"train {args.model}: {json.dumps(metrics)}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.utils.data import TensorDataset
 from tqdm.auto import tqdm
@@ -22,11 +23,21 @@ def seed_everything(seed: int) -> None:
 
 
 def select_device() -> torch.device:
-    """CUDA when present; `PIPELINE_DEVICE=cpu` forces the CPU (e.g. to compare runs)."""
+    """CUDA when present (a torchrun process: its LOCAL_RANK's GPU); `PIPELINE_DEVICE=cpu`
+    forces the CPU (e.g. to compare runs)."""
     requested = os.environ.get("PIPELINE_DEVICE", "auto")
     if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cpu")
     return torch.device(requested)
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) inside a `torchrun` process group, else (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def show_progress() -> bool:
@@ -73,21 +84,40 @@ def batches(data: TensorDataset, batch_size: int, generator: torch.Generator | N
 
 
 def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> float:
+    """Mean loss over the batches; trains when an optimizer is given.
+
+    Under DistributedDataParallel each rank trains on its share (rank::world) of every
+    batch; its loss is weighted by that share so that DDP's gradient average equals the
+    single-process gradient of the whole batch.
+    """
     training = optimizer is not None
+    rank, world = rank_and_world() if training else (0, 1)
     model.train(training)
-    total, count = 0.0, 0
+    constrain = getattr(getattr(model, "module", model), "constrain_", None)  # optional weight constraint
+    total, count = torch.zeros((), dtype=torch.float64), 0
     with torch.set_grad_enabled(training):
         for inputs, targets in batch_iter:
+            if world > 1:
+                if len(inputs) < world:  # too small to give every rank a share: skipped by all ranks
+                    continue
+                share = world * len(inputs[rank::world]) / len(inputs)
+                inputs, targets = inputs[rank::world], targets[rank::world]
             inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             loss = loss_fn(model(inputs), targets)
             if training:
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * share if world > 1 else loss).backward()
                 optimizer.step()
-            total += loss.item() * len(inputs)
+                if constrain is not None:
+                    constrain()
+            total += loss.detach().double().cpu() * len(inputs)
             count += len(inputs)
-    return total / count
+    if world > 1:  # the epoch's loss over every rank's samples
+        totals = torch.tensor([total.item(), float(count)], dtype=torch.float64)
+        dist.all_reduce(totals)
+        total, count = totals[0], int(totals[1].item())
+    return float(total) / count
 
 
 def fit(
@@ -106,17 +136,24 @@ def fit(
     device = device or select_device()
     seed_everything(config.seed)
     model.to(device)
+    rank, world = rank_and_world()
+    trained = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # every rank draws the same batch order from the same seed and takes its share of each batch
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     val_batch = max(config.batch_size, 256)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr)
 
     result = FitResult()
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     started = time.perf_counter()
-    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not show_progress())
+    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=rank > 0 or not show_progress())
     for epoch in bar:
-        train_loss = _run_epoch(model, batches(train_set, config.batch_size, shuffle_rng), loss_fn, device, optimizer)
-        val_loss = _run_epoch(model, batches(val_set, val_batch), loss_fn, device)
+        train_loss = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), loss_fn, device, optimizer)
+        val_loss = _run_epoch(model, batches(val_set, val_batch), loss_fn, device)  # every rank: same decision
         if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
             raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
