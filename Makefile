@@ -13,13 +13,14 @@ MODEL ?= stock-rnn
 PORT ?= 5001
 UI_PORT ?= 5000
 
-.PHONY: help env repro test serve ui plots plots-template clean
+.PHONY: help env repro test bench serve ui plots plots-template clean
 
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro)"
 	@echo "make test               build .venv if missing, then run every test"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
+	@echo "make bench              speed/memory benchmarks -> benchmarks/results/"
 	@echo "make plots              dvc plots show -> dvc_plots/index.html (works offline)"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -36,6 +37,9 @@ repro: env
 
 test: env
 	python -m pytest
+
+bench: env
+	python benchmarks/run.py
 
 serve: env
 	python -m pipeline.serve $(MODEL) --port $(PORT)
