@@ -82,16 +82,21 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def run_identity(model: str, block: dict) -> tuple[str, dict[str, str]]:
-    """A run name a person can tell apart in the UI, and tags that tie the run to code and data."""
+def run_identity(model: str, block: dict, params: dict) -> tuple[str, dict[str, str]]:
+    """A run name a person can tell apart in the UI, and tags that tie the run to code and data.
+
+    `pipeline_run` is the same for every model trained from one commit and one params.yaml
+    (one `dvc repro` or `dvc exp run`): filter on it in the UI to compare one pipeline run.
+    """
     digest = params_digest(block)
     exp_name = os.environ.get("DVC_EXP_NAME")
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     name = f"{model} · {exp_name or 'params ' + digest} · {stamp}"
-    tags = {"model": model, "params_digest": digest}
+    commit = git_commit()
+    tags = {"model": model, "params_digest": digest,
+            "pipeline_run": exp_name or params_digest({"commit": commit, "params": params})}
     if exp_name:
         tags["dvc_exp_name"] = exp_name
-    commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
     return name, tags

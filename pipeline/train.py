@@ -55,7 +55,7 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
 
     mlflow = tracking.mlflow()
     experiment_id = tracking.ensure_experiment(spec.name, spec.description)
-    run_name, tags = tracking.run_identity(spec.name, block)
+    run_name, tags = tracking.run_identity(spec.name, block, params)
     summary = json.loads((data_dir / "summary.json").read_text())
     tags["dataset_digest"] = ",".join(f"{k}:{v}" for k, v in sorted(summary.get("files", {}).items()))
     tags["device"] = str(device)
