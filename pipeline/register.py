@@ -42,13 +42,14 @@ def _alias_version(client, name: str, alias: str):
 
 
 def _signature(inferred):
-    """Input columns marked optional: the task names a missing column itself, where MLflow's
-    schema check would answer with the whole request echoed back."""
+    """The task validates requests itself and names the problem; MLflow's schema check would
+    reject some first and answer with the whole request echoed back. So input columns are
+    optional, and tensor inputs (whose shape/dtype the task checks) are left unconstrained."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
     if inferred.inputs.is_tensor_spec():
-        return inferred
+        return ModelSignature(inputs=None, outputs=inferred.outputs)
     columns = [ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs]
     return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
 
@@ -100,7 +101,8 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         client.create_registered_model(spec.registered_name, description=spec.description)
     existing = _existing_version(client, spec.registered_name, record["checkpoint_md5"])
     if existing is not None:
-        aliases = list(existing.aliases)
+        # search results do not carry aliases on every store: fetch the version itself
+        aliases = list(client.get_model_version(spec.registered_name, existing.version).aliases)
         return {"version": int(existing.version), "aliases": aliases, "reason": "already registered", "new": False}
 
     test_data = _test_data_id(spec, params)

@@ -1,0 +1,183 @@
+"""Bad input through the stage entry point: exit code 2, one line naming the problem,
+no traceback, and the previous good output left exactly as it was."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+from builders import (
+    IMAGES_MAGIC,
+    LABELS_MAGIC,
+    REPO,
+    idx_bytes,
+    lotto_excel_row,
+    lotto_rows,
+    tiny_images,
+    write_gz,
+    write_mnist_dir,
+    write_xlsx,
+)
+
+from pipeline.ingest import main as ingest_main
+
+STOCK_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
+STOCK_ROWS = ["2020-01-02,10,12,9,11,11,100", "2020-01-03,11,13,10,12,12,100", "2020-01-06,12,14,11,13,13,100"]
+
+
+def text_file(name: str, lines: list[str]):
+    def build(tmp):
+        path = tmp / name
+        path.write_text("\n".join(lines))
+        return path
+    return build
+
+
+def stock(lines):
+    return text_file("prices.csv", lines)
+
+
+def lotto(mutate):
+    def build(tmp):
+        rows = lotto_rows(6)
+        mutate(rows)
+        return write_xlsx(tmp / "draws.xlsx", rows)
+    return build
+
+
+def set_cell(round_no: int, column: int, value):
+    def mutate(rows):
+        rows[lotto_excel_row(6, round_no) - 1][column] = value
+    return mutate
+
+
+def mnist(mutate):
+    def build(tmp):
+        root = write_mnist_dir(tmp / "mnist")
+        mutate(root)
+        return root
+    return build
+
+
+# (case id, dataset, builder(tmp) -> path, expected message after "error: <path>")
+CASES = [
+    ("stock-empty", "stock", stock([]), ": file is empty; expected a header line with Date, Open, High, Low, Close"),
+    ("stock-header-only", "stock", stock([STOCK_HEADER]), ": no data rows after the header"),
+    ("stock-semicolons", "stock", stock([STOCK_HEADER.replace(",", ";")]),
+     ": line 1: missing column(s) Date, Open, High, Low, Close; found 'Date;Open;High;Low;Close;Adj Close;Volume' "
+     "(is the delimiter a comma?)"),
+    ("stock-renamed-close", "stock", stock([STOCK_HEADER.replace("Close,Adj", "Last,Adj")] + STOCK_ROWS),
+     ": line 1: missing column(s) Close; found 'Date', 'Open', 'High', 'Low', 'Last', 'Adj Close', 'Volume'"),
+    ("stock-text-price", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "2020-01-03,11,n/a,10,12,12,100"]),
+     ": line 3, column High: expected a number, found 'n/a'"),
+    ("stock-nan", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "2020-01-03,11,13,NaN,12,12,100"]),
+     ": line 3, column Low: expected a positive finite price, found 'NaN'"),
+    ("stock-truncated-row", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "2020-01-03,11,13"]),
+     ": line 3: expected 7 fields like the header, found 3"),
+    ("stock-unsorted", "stock", stock([STOCK_HEADER, STOCK_ROWS[1], STOCK_ROWS[0]]),
+     ": line 3: date earlier than the row before 2020-01-02 (after 2020-01-03); dates must be strictly ascending"),
+    ("stock-duplicate-date", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], STOCK_ROWS[0]]),
+     ": line 3: duplicated date 2020-01-02 (after 2020-01-02); dates must be strictly ascending"),
+    ("stock-bad-date", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "03.01.2020,11,13,10,12,12,100"]),
+     ": line 3: Date '03.01.2020' is not an ISO date (YYYY-MM-DD)"),
+    ("lotto-number-46", "lotto", lotto(set_cell(3, 15, 46)),
+     ": row 7 (round 3), column P: winning number 3 is 46, expected 1..45"),
+    ("lotto-number-0", "lotto", lotto(set_cell(2, 13, 0)),
+     ": row 8 (round 2), column N: winning number 1 is 0, expected 1..45"),
+    ("lotto-text-number", "lotto", lotto(set_cell(4, 16, "x")),
+     ": row 6 (round 4), column Q: winning number 4: expected an integer, found 'x'"),
+    ("lotto-missing-sheet", "lotto", lambda tmp: write_xlsx(tmp / "draws.xlsx", lotto_rows(6), sheet="Sheet1"),
+     ": no sheet 'excel'; sheets found: 'Sheet1'"),
+    ("lotto-not-xlsx", "lotto", text_file("draws.xlsx", ["round,numbers", "1,2 3 4 5 6 7"]),
+     ": cannot read as an .xlsx workbook (BadZipFile: File is not a zip file)"),
+]
+
+# lotto cases whose exact text is owned by tests/data/test_lotto.py: here only the place is pinned
+LOTTO_PLACES = [
+    ("lotto-empty-number", lotto(set_cell(5, 14, None)), "row 5 (round 5), column O"),
+    ("lotto-duplicate-number", lotto(lambda rows: rows[lotto_excel_row(6, 1) - 1].__setitem__(
+        14, rows[lotto_excel_row(6, 1) - 1][13])), "row 9 (round 1), columns N and O"),
+    ("lotto-missing-round", lotto(lambda rows: rows.pop(lotto_excel_row(6, 4) - 1)), "round 4 is missing"),
+    ("lotto-extra-column", lotto(lambda rows: [r.insert(5, None) for r in rows]), "rows 2-3, column N"),
+    ("lotto-bonus-in-six", lotto(lambda rows: rows[lotto_excel_row(6, 2) - 1].__setitem__(
+        19, rows[lotto_excel_row(6, 2) - 1][13])), "row 8 (round 2), column T"),
+]
+
+MNIST_CASES = [
+    ("mnist-wrong-magic", mnist(lambda root: write_gz(root / "t10k-labels-idx1-ubyte.gz",
+                                                      idx_bytes(np.zeros(5, np.uint8), IMAGES_MAGIC))),
+     "t10k-labels-idx1-ubyte.gz", "magic"),
+    ("mnist-truncated", mnist(lambda root: write_gz(root / "train-images-idx3-ubyte.gz",
+                                                    idx_bytes(tiny_images(12), IMAGES_MAGIC)[:-100])),
+     "train-images-idx3-ubyte.gz", "bytes"),
+    ("mnist-corrupt-gzip", mnist(lambda root: (root / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bnot gzip")),
+     "train-labels-idx1-ubyte.gz", "gzip"),
+    ("mnist-missing-file", mnist(lambda root: (root / "t10k-images-idx3-ubyte.gz").unlink()),
+     "t10k-images-idx3-ubyte.gz", "missing"),
+    ("mnist-count-mismatch", mnist(lambda root: write_gz(root / "train-labels-idx1-ubyte.gz",
+                                                         idx_bytes(np.zeros(11, np.uint8), LABELS_MAGIC))),
+     "train", "11"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A working dir holding params.yaml and a previous good output for every dataset."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    good = {"stock": stock([STOCK_HEADER, *STOCK_ROWS])(tmp_path), "lotto": lotto(lambda rows: None)(tmp_path),
+            "mnist": write_mnist_dir(tmp_path / "good-mnist")}
+    params["ingest"] = {"stock": {"file": str(good["stock"])}, "lotto": {"file": str(good["lotto"])},
+                        "mnist": {"dir": str(good["mnist"]), "verify_md5": False}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    for dataset in good:
+        ingest_main([dataset])
+    return tmp_path, params
+
+
+def outputs(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted((root / "data").rglob("*")) if p.is_file()}
+
+
+def run_bad(workdir, dataset: str, source, capsys) -> str:
+    root, params = workdir
+    key = "dir" if dataset == "mnist" else "file"
+    bad_dir = root / "bad"
+    shutil.rmtree(bad_dir, ignore_errors=True)
+    bad_dir.mkdir()
+    params["ingest"][dataset] = {**params["ingest"][dataset], key: str(source(bad_dir))}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    before = outputs(root)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        ingest_main([dataset])
+    assert exit_info.value.code == 2
+    assert outputs(root) == before, "a failed stage must leave the previous output untouched"
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("case, dataset, build, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_file_gives_its_exact_error(workdir, capsys, case, dataset, build, expected):
+    paths = {}
+
+    def remember(tmp):
+        paths["file"] = build(tmp)
+        return paths["file"]
+
+    assert run_bad(workdir, dataset, remember, capsys) == f"error: {paths['file']}{expected}"
+
+
+@pytest.mark.parametrize("case, build, place", LOTTO_PLACES, ids=[c[0] for c in LOTTO_PLACES])
+def test_bad_lotto_file_names_the_place(workdir, capsys, case, build, place):
+    assert place in run_bad(workdir, "lotto", build, capsys)
+
+
+@pytest.mark.parametrize("case, build, file, word", MNIST_CASES, ids=[c[0] for c in MNIST_CASES])
+def test_bad_mnist_file_names_file_and_problem(workdir, capsys, case, build, file, word):
+    message = run_bad(workdir, "mnist", build, capsys)
+    assert file in message and word in message.lower()
