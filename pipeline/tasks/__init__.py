@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
+from ..errors import ParamsError
 from ..io import atomic_path
 
 
@@ -47,6 +48,14 @@ class Verdict:
     score: float  # lower is better; used to compare with the current champion
     score_name: str
     reason: str
+
+
+def chronological_split(n: int, train: float, val: float, key: str = "split") -> tuple[slice, slice, slice]:
+    """Three consecutive, non-overlapping ranges: oldest for training, newest for testing."""
+    n_train, n_val = int(n * train), int(n * val)
+    if min(n_train, n_val, n - n_train - n_val) < 1:
+        raise ParamsError(key, f"train={train:g}, val={val:g} of {n} windows leaves an empty part")
+    return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
 
 
 def build_model(spec, block: dict, meta: dict) -> torch.nn.Module:

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..data.stock import Scaler, StockPrices, Windows, chronological_split, make_windows
+from ..data.stock import Scaler, StockPrices, Windows, make_windows
 from ..errors import PayloadError
-from . import Evaluation, Prepared, Verdict
+from . import Evaluation, Prepared, Verdict, chronological_split
 
 PRICES_FILE = "prices.npz"
 

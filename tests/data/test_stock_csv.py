@@ -2,15 +2,10 @@
 import numpy as np
 import pytest
 
-from pipeline.data.stock import (
-    Scaler,
-    StockPrices,
-    chronological_split,
-    make_windows,
-    read_stock_csv,
-)
+from pipeline.data.stock import Scaler, StockPrices, make_windows, read_stock_csv
 from pipeline.errors import DataError, ParamsError
 from pipeline.ingest import ingest
+from pipeline.tasks import chronological_split
 
 REAL = "data/raw/nflx/NFLX_2002-05-23_to_2022-11-02.csv"
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
