@@ -34,7 +34,9 @@ SCHEMA = Section(
         ),
         "signals": Section(
             {
-                "n_per_family": Int(1, 10_000_000),
+                "n_per_family": Int(1, 10_000_000),  # training file, per (family, noise) pair
+                "n_test_per_family": Int(1, 10_000_000),  # held-out test file, per pair
+                "test_seed": Int(0, 2**32 - 1),  # the test file's seed; must differ from `seed`
                 "length": Int(16, 100_000),
                 "x_start": Float(),
                 "x_step": Float(0, min_exclusive=True),

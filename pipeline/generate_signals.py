@@ -1,4 +1,8 @@
-"""Stage `generate_signals`: pure and noisy 1-D signals into data/processed/signals/."""
+"""Stage `generate_signals`: pure and noisy 1-D signals into data/processed/signals/.
+
+Two files on the same grid, families and noises: the training set (drawn with `seed`; each
+model splits it into train/val) and the held-out test set (drawn with `signals.test_seed`).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,40 +11,41 @@ import json
 from . import paths
 from .cli import main_wrapper
 from .config import load_params
+from .errors import ParamsError
 from .io import atomic_path, file_digest
-
-SIGNALS_FILE = "signals.npz"
 
 
 def generate(params: dict) -> dict:
     from .data import signals
 
     cfg = params["signals"]
-    signal_set = signals.generate_signals(
-        n_per_family=cfg["n_per_family"],
-        families=cfg["families"],
-        noises=cfg["noises"],
-        length=cfg["length"],
-        x_start=cfg["x_start"],
-        x_step=cfg["x_step"],
-        seed=params["seed"],
-    )
-    summary = signals.summarize(signal_set)
+    if cfg["test_seed"] == params["seed"]:
+        raise ParamsError("signals.test_seed", f"must differ from seed ({params['seed']}), "
+                                               "or the test signals repeat the training signals")
+    common = {name: cfg[name] for name in ("families", "noises", "length", "x_start", "x_step")}
+    sets = {
+        signals.TRAIN_FILE: signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common),
+        signals.TEST_FILE: signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common),
+    }
+    summary: dict = {"files": {}}
     with atomic_path(paths.dataset_dir("signals")) as tmp:
         tmp.mkdir()
-        signals.save_signal_set(tmp / SIGNALS_FILE, signal_set)
-        summary["files"] = {SIGNALS_FILE: file_digest(tmp / SIGNALS_FILE)}
+        for (name, signal_set), part in zip(sets.items(), ("train", "test")):
+            signals.save_signal_set(tmp / name, signal_set)
+            summary[part] = signals.summarize(signal_set)
+            summary["files"][name] = file_digest(tmp / name)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary
 
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.generate_signals", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipeline.generate_signals", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     summary = generate(load_params(args.params))
-    print(f"generate_signals: {json.dumps({k: v for k, v in summary.items() if k != 'files'}, sort_keys=True)}")
+    counts = {part: summary[part]["n_samples"] for part in ("train", "test")}
+    print(f"generate_signals: {json.dumps({'n_samples': counts, 'length': summary['train']['length']})}")
 
 
 if __name__ == "__main__":

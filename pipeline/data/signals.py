@@ -4,6 +4,8 @@ Every sample lives on one shared grid x = x_start + i·x_step, i = 0..length-1; 
 seed configuration (SPEC §3) is the `quadratic` family with Gaussian noise σ=0.05 on
 x = -0.50, -0.49, ..., 0.99. Samples are laid out in blocks, one block of
 `n_per_family` rows per (family, noise) pair in the order given; shuffle downstream.
+The generate_signals stage writes two sets drawn with different seeds: TRAIN_FILE
+(split into train/val by each model) and the held-out TEST_FILE.
 
 Families, parameters drawn uniformly per sample (x in "units of x"; on the seed grid
 the span is T = 1.49, so every family stays within about ±2.5):
@@ -36,6 +38,9 @@ import numpy as np
 
 from pipeline.errors import DataError, ParamsError
 from pipeline.io import write_npz
+
+TRAIN_FILE = "signals.npz"
+TEST_FILE = "signals_test.npz"
 
 Family = Callable[[np.ndarray, np.random.Generator, int], np.ndarray]
 Noise = Callable[..., np.ndarray]
@@ -165,6 +170,20 @@ class SignalSet:
         for labels, names in ((self.family, self.family_names), (self.noise, self.noise_names)):
             if n and not (0 <= labels.min() and labels.max() < len(names)):
                 raise ValueError(f"labels outside 0..{len(names) - 1}")
+
+    @property
+    def group(self) -> np.ndarray:
+        """Row -> (family, noise) pair index, family-major: family * len(noise_names) + noise."""
+        return self.family.astype(np.int64) * len(self.noise_names) + self.noise
+
+    def group_names(self) -> list[tuple[str, str]]:
+        """(family, noise label) of every group index."""
+        return [(f, n) for f in self.family_names for n in self.noise_names]
+
+    def take(self, rows: np.ndarray) -> SignalSet:
+        """The rows `rows` (indices or a mask) as a new set on the same grid."""
+        return SignalSet(self.x, self.pure[rows], self.noisy[rows], self.family[rows], self.noise[rows],
+                         self.family_names, self.noise_names)
 
 
 def _fail(key: str, problem: str) -> NoReturn:

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 
 from ..errors import ParamsError
-from ..schema import Float, Int, List, Section, Spec, Str
+from ..schema import Bool, Float, Int, List, Section, Spec, Str
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,16 @@ class ModelSpec:
     loss: str  # a key of pipeline.training.LOSSES
     description: str
     params: dict[str, Spec]  # model-specific params; training params are added
+    separate_test_set: bool = False  # the data ships its own test set: train + val may use all the rest
 
     def schema(self) -> Section:
-        return Section({"dataset": Str((self.dataset,)), **self.params, **TRAINING_PARAMS}, check=_check_split)
+        return Section({"dataset": Str((self.dataset,)), **self.params, **TRAINING_PARAMS}, check=self._check_split)
+
+    def _check_split(self, block: dict, key: str) -> None:
+        total = block["split"]["train"] + block["split"]["val"]
+        if total > 1 or (total == 1 and not self.separate_test_set):
+            limit = "<= 1" if self.separate_test_set else "< 1 (the rest is the test set)"
+            raise ParamsError(f"{key}.split", f"train + val = {total:g}; it must be {limit}")
 
     def task(self):
         return importlib.import_module(f"pipeline.tasks.{self.dataset}")
@@ -39,15 +46,6 @@ TRAINING_PARAMS: dict[str, Spec] = {
     "lr": Float(0, 10, min_exclusive=True),
     "patience": Int(0, 100_000),  # epochs without val improvement before stopping; 0 = never stop early
 }
-
-
-def _check_split(block: dict, key: str) -> None:
-    split = block["split"]
-    if split["train"] + split["val"] >= 1:
-        raise ParamsError(
-            f"{key}.split",
-            f"train + val = {split['train'] + split['val']:g} leaves no test data; it must be < 1",
-        )
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -69,6 +67,92 @@ MODELS: dict[str, ModelSpec] = {
                 "num_layers": Int(1, 64),
                 "head_hidden": Int(1, 65536),
             },
+        ),
+        ModelSpec(
+            name="lotto_rnn",
+            registered_name="lotto-rnn",
+            dataset="lotto",
+            model_class="LottoRNN",
+            loss="mse",
+            description="Lotto 6/45: the next draw from the last 10 with an Elman RNN (draws are random; "
+                        "scored against chance).",
+            params={
+                "window": Int(1, 1000),
+                "hidden_size": Int(1, 4096),
+                "num_layers": Int(1, 64),
+                "dropout": Float(0, 0.9),
+                "head_sizes": List(Int(1, 65536), min_len=0),  # hidden Linear+ReLU+Dropout layers
+            },
+        ),
+        ModelSpec(
+            name="signal_denoiser_seed",
+            registered_name="signal-denoiser-seed",
+            dataset="signals",
+            separate_test_set=True,
+            model_class="SeedDenoiser",
+            loss="bce",
+            description="The notebook's Conv1D denoising autoencoder (28,737 parameters), 150-point signals.",
+            params={
+                "targets": Str(("scaled",)),
+                "max_norm": Float(0, min_exclusive=True),
+            },
+        ),
+        ModelSpec(
+            name="signal_denoiser",
+            registered_name="signal-denoiser",
+            dataset="signals",
+            separate_test_set=True,
+            model_class="SignalDenoiser",
+            loss="mse",
+            description="Residual 1-D U-Net denoiser with a least-squares-trend expert and a learned switch; "
+                        "any length >= 16, raw units in and out.",
+            params={
+                "targets": Str(("raw", "scaled")),
+                "channels": Int(1, 1024),
+                "levels": Int(1, 4),
+                "kernel_size": Int(1, 31),
+                "trend_degree": Int(-1, 8),  # the trend expert's polynomial degree; -1: none
+            },
+        ),
+        ModelSpec(
+            name="mnist_dense_ae",
+            registered_name="mnist-dense-ae",
+            dataset="mnist",
+            separate_test_set=True,
+            model_class="DenseAE",
+            loss="mse",
+            description="MNIST dense autoencoder 784-256-k-256-784; reconstruction, latent code and anomaly score.",
+            params={"hidden": Int(1, 65536), "latent": Int(1, 784)},
+        ),
+        ModelSpec(
+            name="mnist_conv_ae",
+            registered_name="mnist-conv-ae",
+            dataset="mnist",
+            separate_test_set=True,
+            model_class="ConvAE",
+            loss="mse",
+            description="MNIST convolutional autoencoder (Conv2D + max-pool, dense latent k, transposed conv).",
+            params={"filters": Int(1, 1024), "kernel": Int(1, 27), "latent": Int(1, 1_000_000)},
+        ),
+        ModelSpec(
+            name="mnist_denoising_ae",
+            registered_name="mnist-denoising-ae",
+            dataset="mnist",
+            separate_test_set=True,
+            model_class="DenoisingConvAE",
+            loss="bce",
+            description="MNIST denoising convolutional autoencoder: Gaussian-noised images in, clean images out.",
+            params={"noise_sigma": Float(0, 10, min_exclusive=True), "channels": Int(1, 1024)},
+        ),
+        ModelSpec(
+            name="mnist_lstm_ae",
+            registered_name="mnist-lstm-ae",
+            dataset="mnist",
+            separate_test_set=True,
+            model_class="LSTMAE",
+            loss="mse",
+            description="MNIST LSTM autoencoder: 28 rows as time steps, repeated latent, LSTM decoder.",
+            params={"hidden": Int(1, 4096), "latent": Int(1, 4096), "bidirectional": Bool()},
         ),
     ]
 }

@@ -18,11 +18,22 @@ import yaml
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+MNIST_MODELS = ["mnist_dense_ae", "mnist_conv_ae", "mnist_denoising_ae", "mnist_lstm_ae"]
+SMALL_MNIST_SPLIT = {"train": 0.03, "val": 0.01}  # 1,800 / 600 of the 60k training images
 TINY = {
-    ("signals", "n_per_family"): 64,
+    ("signals", "n_per_family"): 20,
+    ("signals", "n_test_per_family"): 10,
     ("train", "stock_rnn", "epochs"): 3,
     ("train", "stock_rnn", "batch_size"): 256,
     ("train", "stock_rnn", "lr"): 1e-3,
+    ("train", "lotto_rnn", "epochs"): 2,
+    ("train", "lotto_rnn", "batch_size"): 256,
+    ("train", "signal_denoiser_seed", "epochs"): 1,
+    ("train", "signal_denoiser", "epochs"): 1,
+    ("train", "signal_denoiser", "channels"): 4,
+    ("train", "signal_denoiser", "levels"): 2,
+    **{("train", m, "epochs"): 1 for m in MNIST_MODELS},
+    **{("train", m, "split"): SMALL_MNIST_SPLIT for m in MNIST_MODELS},
 }
 
 
@@ -71,15 +82,21 @@ def project(tmp_path_factory, env) -> Path:
 
 
 def test_repro_builds_every_output_and_records_the_run(project):
+    from pipeline.models import MODELS
+
     for out in ["data/processed/stock/prices.npz", "data/processed/lotto/draws.npz", "data/processed/mnist/mnist.npz",
-                "data/processed/signals/signals.npz", "models/stock_rnn/model.pt", "plots/loss/stock_rnn.csv",
-                "plots/stock_rnn/predictions.csv", "plots/stock_rnn/predictions.png", "reports/registry.json"]:
+                "data/processed/signals/summary.json", "plots/stock_rnn/predictions.csv",
+                "plots/stock_rnn/predictions.png", "reports/registry.json"]:
         assert (project / out).is_file(), out
+    for name in MODELS:
+        for out in [f"models/{name}/model.pt", f"plots/loss/{name}.csv", f"metrics/eval/{name}.json"]:
+            assert (project / out).is_file(), out
     metrics = json.loads((project / "metrics/eval/stock_rnn.json").read_text())
     assert metrics["test_rmse"] > 0 and metrics["baseline_persistence_test_rmse"] > 0
     assert (project / "mlflow.db").is_file(), "default store is sqlite inside the repo"
     registry = json.loads((project / "reports/registry.json").read_text())
-    assert registry["stock_rnn"]["aliases"][0] in ("champion", "candidate")
+    assert set(registry) == set(MODELS)
+    assert all(entry["aliases"][0] in ("champion", "candidate") for entry in registry.values())
     losses = list(csv.DictReader((project / "plots/loss/stock_rnn.csv").open()))
     assert [int(r["epoch"]) for r in losses] == [1, 2, 3]
 
@@ -184,8 +201,53 @@ def stock_bad_payloads(body: dict) -> list[tuple[dict, str]]:
     ]
 
 
+def lotto_bad_payloads(body: dict) -> list[tuple[dict, str]]:
+    draws = body["inputs"]
+
+    def changed(row, col, value):
+        copy = [list(r) for r in draws]
+        copy[row][col] = value
+        return {"inputs": copy}
+
+    return [
+        ({"inputs": draws[:9]}, "got shape 9x6"),
+        (changed(3, 2, 46), "row 3, position 2: number 46 is outside 1..45"),
+        (changed(0, 0, 0), "row 0, position 0: number 0 is outside 1..45"),
+        (changed(1, 1, draws[1][0]), "appears twice"),
+        (changed(2, 2, "x"), "non-numeric"),
+    ]
+
+
+def signal_bad_payloads(body: dict) -> list[tuple[dict, str]]:
+    signals = body["inputs"]
+    return [
+        ({"inputs": [row[:8] for row in signals]}, "8"),
+        ({"inputs": [signals[0], signals[1][:-1]]}, "equal length"),
+        ({"inputs": [[None] + signals[0][1:]]}, "signal 0, point 0: expected a finite number"),
+        ({"inputs": [["x"] * len(signals[0])]}, "numbers"),
+        ({"inputs": signals[0]}, "2-D array"),
+    ]
+
+
+def mnist_bad_payloads(body: dict) -> list[tuple[dict, str]]:
+    image = body["inputs"][0]
+    flat = [v for row in image for v in row]
+    return [
+        ({"inputs": [flat[:700]]}, "expected N >= 1 images"),
+        ({"inputs": [[[300.0] + row[1:]] + image[1:] for row in [image[0]]]}, "image 0, pixel (0, 0)"),
+        ({"inputs": [[[-1.0] * 28] * 28]}, "expected a number 0..255"),
+        ({"inputs": [[["x"] * 28] * 28]}, "pixels must be numbers"),
+    ]
+
+
 # registered model -> bad requests built from its valid example, each with its 400 message
-BAD_PAYLOADS = {"stock-rnn": stock_bad_payloads}
+BAD_PAYLOADS = {
+    "stock-rnn": stock_bad_payloads,
+    "lotto-rnn": lotto_bad_payloads,
+    "signal-denoiser-seed": signal_bad_payloads,
+    "signal-denoiser": signal_bad_payloads,
+    **{m.replace("_", "-"): mnist_bad_payloads for m in MNIST_MODELS},
+}
 
 
 @pytest.fixture(scope="module", params=sorted(BAD_PAYLOADS))

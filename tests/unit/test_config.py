@@ -48,7 +48,7 @@ def test_repo_params_are_valid(raw):
         ("train.stock_rnn.features", [], "train.stock_rnn.features", "at least 1"),
         ("train.stock_rnn.features", ["Open", "Open"], "train.stock_rnn.features[1]", "duplicate"),
         ("train.stock_rnn.dataset", "lotto", "train.stock_rnn.dataset", "choose one of: stock"),
-        ("train.stock_rnn.split", {"train": 0.9, "val": 0.1}, "train.stock_rnn.split", "no test data"),
+        ("train.stock_rnn.split", {"train": 0.9, "val": 0.1}, "train.stock_rnn.split", "it must be < 1 (the rest is the test set)"),
         ("train.stock_rnn.split", {"train": 0.7}, "train.stock_rnn.split.val", "missing"),
         ("train.stock_rnn.window", ..., "train.stock_rnn.window", "required key is missing"),
         ("train.stock_rnn.dropout", 0.2, "train.stock_rnn.dropout", "unknown key"),

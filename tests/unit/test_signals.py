@@ -246,3 +246,46 @@ def test_load_rejects_missing_and_malformed_files(tmp_path):
     np.savez(bad_dtype, **arrays, family_names=["sine"], noise_names=["g"])
     with pytest.raises(DataError, match="pure is float64"):
         load_signal_set(bad_dtype)
+
+
+# --- groups, subsets and the generate_signals stage -----------------------------------
+
+def test_group_index_names_and_take():
+    s = generate_signals(3, ["sine", "square"], ALL_NOISES[:2], length=20)
+    assert s.group_names() == [("sine", "gaussian_sigma0.05"), ("sine", "spikes_rate0.02_level1"),
+                               ("square", "gaussian_sigma0.05"), ("square", "spikes_rate0.02_level1")]
+    np.testing.assert_array_equal(s.group, np.repeat(np.arange(4), 3))
+    part = s.take(s.group == 2)
+    np.testing.assert_array_equal(part.noisy, block(s, "noisy", "square"))
+    assert part.family_names == s.family_names and len(part.family) == 3
+
+
+def stage_params(**signals_overrides) -> dict:
+    signals = {"n_per_family": 4, "n_test_per_family": 3, "test_seed": 8, "length": 32, "x_start": 0.0,
+               "x_step": 0.1, "families": ["sine", "chirp"], "noises": ALL_NOISES[:2]}
+    return {"seed": 7, "signals": signals | signals_overrides}
+
+
+def test_stage_writes_a_training_and_a_held_out_test_file(tmp_path, monkeypatch):
+    from pipeline.data.signals import TEST_FILE, TRAIN_FILE
+    from pipeline.generate_signals import generate
+
+    monkeypatch.chdir(tmp_path)
+    summary = generate(stage_params())
+    out = tmp_path / "data/processed/signals"
+    train, test = load_signal_set(out / TRAIN_FILE), load_signal_set(out / TEST_FILE)
+    assert (len(train.family), len(test.family)) == (16, 12)
+    assert summary["train"]["n_samples"] == 16 and summary["test"]["n_samples"] == 12
+    assert set(summary["files"]) == {TRAIN_FILE, TEST_FILE}
+    assert json.loads((out / "summary.json").read_text()) == summary
+    np.testing.assert_array_equal(train.x, test.x)
+    assert not np.isin(test.noisy[:, 0], train.noisy[:, 0]).any()  # different draws
+
+
+def test_stage_refuses_a_test_seed_equal_to_the_training_seed(tmp_path, monkeypatch):
+    from pipeline.generate_signals import generate
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParamsError, match="signals.test_seed: must differ from seed"):
+        generate(stage_params(test_seed=7))
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.npz"))

@@ -1,0 +1,470 @@
+"""MNIST task: four autoencoders (dense, convolutional, denoising, LSTM) against classical baselines.
+
+Every model maps images (N, 28, 28) in [0, 1] to reconstructions of the same shape (clipped
+to [0, 1] when evaluated or served) and has `encode(x) -> (N, latent_size)`. Reconstructing
+models are compared with PCA of the same latent size (the best rank-k linear reconstruction
+in MSE); the denoiser with the Gaussian blur and the median filter, each tuned on the
+validation images.
+
+PSNR of an image is 10·log10(1 / MSE) dB, MSE over its 784 pixels in [0, 1] (floored at
+1e-10, i.e. at most 100 dB); the reported PSNR is the mean over test images, the PSNR gain
+the mean per-image difference denoised − noisy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import ndimage
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from ..errors import ParamsError, PayloadError
+from . import Evaluation, Prepared, Verdict
+
+IMAGES_FILE = "mnist.npz"
+SIDE = 28  # images are SIDE x SIDE pixels
+PIXELS = SIDE * SIDE
+MAX_PIXEL = 255.0  # user units: 0..255; model units: 0..1
+MSE_FLOOR = 1e-10  # a perfect reconstruction scores 100 dB, not infinity
+N_DIGITS = 10
+BLUR_SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)  # Gaussian-blur grid (pixels), tuned on validation
+MEDIAN_SIZES = (2, 3, 4)  # median-filter window grid (pixels), tuned on validation
+EVAL_BATCH = 1000
+
+
+# --- conv arithmetic (the CAE notebook's formulas; they size the layers below) --------
+
+
+def conv_out(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
+    """Output length of a convolution or pooling: floor((in + 2·pad − kernel) / stride) + 1."""
+    out = (size + 2 * pad - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(f"kernel {kernel} with padding {pad} does not fit an input of {size}")
+    return out
+
+
+def conv_transpose_out(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
+    """Output length of a transposed convolution: (in − 1)·stride − 2·pad + kernel."""
+    return (size - 1) * stride - 2 * pad + kernel
+
+
+def same_pad(kernel: int) -> int:
+    """Padding that keeps the length at stride 1; only odd kernels have one."""
+    if kernel % 2 == 0:
+        raise ValueError(f"kernel {kernel} is even; a stride-1 convolution keeps the size only for odd kernels")
+    return (kernel - 1) // 2
+
+
+def transpose_pad(size: int, target: int, kernel: int, stride: int) -> int:
+    """The padding that makes a transposed convolution grow `size` to exactly `target`."""
+    twice = (size - 1) * stride + kernel - target
+    if twice < 0 or twice % 2:
+        raise ValueError(f"no padding takes {size} to {target} with kernel {kernel}, stride {stride}")
+    return twice // 2
+
+
+# --- models: (N, 28, 28) in [0, 1] -> same shape in [0, 1]; encode -> (N, latent_size) --
+
+
+class DenseAE(nn.Module):
+    """784 → hidden → latent → hidden → 784; ReLU hidden layers, linear code, sigmoid output."""
+
+    def __init__(self, hidden: int, latent: int):
+        super().__init__()
+        self.latent_size = latent
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, hidden), nn.ReLU(), nn.Linear(hidden, latent))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, PIXELS), nn.Sigmoid(), nn.Unflatten(1, (SIDE, SIDE))
+        )
+
+    @classmethod
+    def from_params(cls, block: dict, meta: dict) -> DenseAE:
+        return cls(block["hidden"], block["latent"])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class ConvAE(nn.Module):
+    """The CAE notebook's model: Conv2D(filters, kernel, same) + ReLU + 2×2 max-pool → dense
+    latent → dense back to the pooled maps → 4×4 stride-2 transposed conv to 28×28, sigmoid."""
+
+    UP_KERNEL, UP_STRIDE = 4, 2
+
+    def __init__(self, filters: int, kernel: int, latent: int):
+        super().__init__()
+        self.latent_size = latent
+        pad = same_pad(kernel)
+        pooled = conv_out(conv_out(SIDE, kernel, 1, pad), 2, 2)
+        up_pad = transpose_pad(pooled, SIDE, self.UP_KERNEL, self.UP_STRIDE)
+        maps = filters * pooled * pooled
+        self.encoder = nn.Sequential(
+            nn.Unflatten(1, (1, SIDE)), nn.Conv2d(1, filters, kernel, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(maps, latent),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, maps), nn.ReLU(), nn.Unflatten(1, (filters, pooled, pooled)),
+            nn.ConvTranspose2d(filters, 1, self.UP_KERNEL, self.UP_STRIDE, padding=up_pad), nn.Sigmoid(),
+            nn.Flatten(1, 2),
+        )
+
+    @classmethod
+    def from_params(cls, block: dict, meta: dict) -> ConvAE:
+        return cls(block["filters"], block["kernel"], block["latent"])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class DenoisingConvAE(nn.Module):
+    """Fully convolutional: two 3×3 stride-2 convs (28 → 14 → 7) and two 4×4 stride-2
+    transposed convs back (7 → 14 → 28), ReLU between, sigmoid output. The code is the
+    channels × 7 × 7 feature map."""
+
+    KERNEL, UP_KERNEL, STRIDE = 3, 4, 2
+
+    def __init__(self, channels: int):
+        super().__init__()
+        pad = same_pad(self.KERNEL)
+        half = conv_out(SIDE, self.KERNEL, self.STRIDE, pad)
+        quarter = conv_out(half, self.KERNEL, self.STRIDE, pad)
+        self.latent_size = channels * quarter * quarter
+        self.encoder = nn.Sequential(
+            nn.Unflatten(1, (1, SIDE)),
+            nn.Conv2d(1, channels, self.KERNEL, self.STRIDE, pad), nn.ReLU(),
+            nn.Conv2d(channels, channels, self.KERNEL, self.STRIDE, pad), nn.ReLU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(channels, channels, self.UP_KERNEL, self.STRIDE,
+                               transpose_pad(quarter, half, self.UP_KERNEL, self.STRIDE)), nn.ReLU(),
+            nn.ConvTranspose2d(channels, 1, self.UP_KERNEL, self.STRIDE,
+                               transpose_pad(half, SIDE, self.UP_KERNEL, self.STRIDE)), nn.Sigmoid(),
+            nn.Flatten(1, 2),
+        )
+
+    @classmethod
+    def from_params(cls, block: dict, meta: dict) -> DenoisingConvAE:
+        return cls(block["channels"])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class LSTMAE(nn.Module):
+    """Rows as time steps: an LSTM encoder (optionally bidirectional) reads 28 rows of 28
+    pixels; its last hidden state(s) → linear latent, repeated at every step into an LSTM
+    decoder; a time-distributed dense layer turns each step into a row. The output is
+    linear (clipped to [0, 1] by `run_model`): behind a sigmoid, this model sat near the
+    mean image for epochs."""
+
+    def __init__(self, hidden: int, latent: int, bidirectional: bool):
+        super().__init__()
+        self.latent_size = latent
+        self.encoder = nn.LSTM(SIDE, hidden, batch_first=True, bidirectional=bidirectional)
+        self.to_latent = nn.Linear(hidden * (2 if bidirectional else 1), latent)
+        self.decoder = nn.LSTM(latent, hidden, batch_first=True)
+        self.to_row = nn.Linear(hidden, SIDE)
+
+    @classmethod
+    def from_params(cls, block: dict, meta: dict) -> LSTMAE:
+        return cls(block["hidden"], block["latent"], block["bidirectional"])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        _, (last, _) = self.encoder(x)  # last: (directions, N, hidden)
+        return self.to_latent(torch.cat(list(last), dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        repeated = self.encode(x).unsqueeze(1).expand(-1, SIDE, -1)
+        steps, _ = self.decoder(repeated)
+        return self.to_row(steps)  # Linear acts on the last dim: the same dense layer at every step
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+def load_images(data_dir: Path) -> dict[str, np.ndarray]:
+    with np.load(Path(data_dir) / IMAGES_FILE) as npz:
+        return {name: npz[name] for name in ("train_images", "train_labels", "test_images", "test_labels")}
+
+
+def to_unit(images: np.ndarray) -> np.ndarray:
+    return (images / np.float32(MAX_PIXEL)).astype(np.float32)
+
+
+def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise, clipped back to valid pixels [0, 1] (a noisy image is still an image)."""
+    noise = rng.standard_normal(clean.shape, dtype=np.float32)
+    return np.clip(clean + np.float32(sigma) * noise, 0, 1)
+
+
+def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
+    """The 60k training images shuffled (seeded) into train/val parts by `split`; the 10k test
+    images. Inputs and targets in [0, 1]; the denoiser's inputs carry fixed, seeded noise."""
+    if "kernel" in block and block["kernel"] % 2 == 0:
+        raise ParamsError(f"{key}.kernel", f"{block['kernel']} is even; expected an odd kernel ('same' padding)")
+    data = load_images(data_dir)
+    n = len(data["train_images"])
+    n_train, n_val = round(n * block["split"]["train"]), round(n * block["split"]["val"])
+    if n_train == 0 or n_val == 0:
+        raise ParamsError(f"{key}.split",
+                          f"leaves {n_train} training and {n_val} validation images; need at least 1 each")
+    order = np.random.default_rng(seed).permutation(n)
+    parts = {
+        "train": to_unit(data["train_images"][order[:n_train]]),
+        "val": to_unit(data["train_images"][order[n_train : n_train + n_val]]),
+        "test": to_unit(data["test_images"]),
+    }
+    sigma = block.get("noise_sigma")
+    datasets = {}
+    for i, (part, clean) in enumerate(parts.items()):
+        inputs = clean if sigma is None else add_noise(clean, sigma, np.random.default_rng([seed, i]))
+        datasets[part] = TensorDataset(torch.from_numpy(inputs), torch.from_numpy(clean))
+    meta = {"denoising": sigma is not None, "n_train": n_train, "n_val": n_val}
+    return Prepared(
+        train=datasets["train"], val=datasets["val"], test=datasets["test"], meta=meta,
+        raw={"test_labels": data["test_labels"]},
+    )
+
+
+# --- metrics and baselines --------------------------------------------------------------
+
+
+def image_mse(output: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-image mean squared error over the pixels, (N, ...) -> (N,)."""
+    diff = output.reshape(len(output), -1).astype(np.float64) - target.reshape(len(target), -1)
+    return np.mean(diff**2, axis=1)
+
+
+def psnr_db(output: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-image PSNR in dB for pixels in [0, 1]: 10·log10(1 / MSE), MSE floored at 1e-10."""
+    return 10 * np.log10(1 / np.maximum(image_mse(output, target), MSE_FLOOR))
+
+
+@dataclass(frozen=True)
+class PCA:
+    """Principal components from the SVD of the training data's covariance (numpy, float64)."""
+
+    mean: np.ndarray  # (D,)
+    components: np.ndarray  # (k, D), orthonormal rows, by decreasing variance
+    explained_variance: float  # fraction of the training variance the k components keep
+
+    @classmethod
+    def fit(cls, data: np.ndarray, k: int) -> PCA:
+        flat = data.reshape(len(data), -1).astype(np.float64)
+        mean = flat.mean(axis=0)
+        centred = flat - mean
+        _, variances, vt = np.linalg.svd(centred.T @ centred)  # symmetric PSD: SVD = eigendecomposition
+        return cls(mean, vt[:k], float(variances[:k].sum() / variances.sum()))
+
+    def encode(self, data: np.ndarray) -> np.ndarray:
+        return (data.reshape(len(data), -1) - self.mean) @ self.components.T
+
+    def reconstruct(self, data: np.ndarray) -> np.ndarray:
+        return (self.encode(data) @ self.components + self.mean).reshape(data.shape)
+
+
+@torch.no_grad()
+def run_model(model: nn.Module, images: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(reconstructions clipped to pixels [0, 1], latent codes) of images in [0, 1], in batches
+    on the model's device."""
+    model.eval()
+    device = next(model.parameters()).device
+    images = torch.as_tensor(images, dtype=torch.float32)
+    outputs, codes = [], []
+    for start in range(0, len(images), EVAL_BATCH):
+        batch = images[start : start + EVAL_BATCH].to(device)
+        outputs.append(model(batch).clamp(0, 1).cpu())
+        codes.append(model.encode(batch).cpu())
+    return torch.cat(outputs).numpy(), torch.cat(codes).numpy()
+
+
+def tune_filter(apply: Callable, settings: tuple, noisy: np.ndarray, clean: np.ndarray):
+    """The setting whose filtered images have the highest mean PSNR against the clean ones."""
+    scores = [psnr_db(apply(noisy, s), clean).mean() for s in settings]
+    return settings[int(np.argmax(scores))]
+
+
+def gaussian_blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma))
+
+
+def median(images: np.ndarray, size: int) -> np.ndarray:
+    return ndimage.median_filter(images, size=(1, size, size))
+
+
+def per_digit(values: dict[str, np.ndarray], labels: np.ndarray, digits: int) -> list[dict]:
+    """One row per digit with each per-image value averaged over that digit's test images."""
+    return [
+        {"digit": d, **{name: round(float(v[labels == d].mean()), digits) for name, v in values.items()}}
+        for d in range(N_DIGITS)
+    ]
+
+
+def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
+    """Test metrics next to PCA of the same latent size, or (denoiser) next to the filters."""
+    inputs, clean = (t.numpy() for t in prepared.test.tensors)
+    output, _ = run_model(model, inputs)
+    labels = prepared.raw["test_labels"]
+    examples = np.array([np.flatnonzero(labels == d)[0] for d in range(N_DIGITS)])
+    if prepared.meta["denoising"]:
+        return _evaluate_denoiser(output, inputs, clean, prepared, labels, examples)
+    return _evaluate_reconstruction(model.latent_size, output, clean, prepared, labels, examples)
+
+
+def _evaluate_reconstruction(k: int, output: np.ndarray, clean: np.ndarray, prepared: Prepared,
+                             labels: np.ndarray, examples: np.ndarray) -> Evaluation:
+    pca = PCA.fit(prepared.train.tensors[1].numpy(), k)
+    pca_output = np.clip(pca.reconstruct(clean), 0, 1)  # clipping only helps PCA: pixels are in [0, 1]
+    model_mse, pca_mse = image_mse(output, clean), image_mse(pca_output, clean)
+    metrics = {
+        "test_mse": float(model_mse.mean()),
+        "test_psnr_db": float(psnr_db(output, clean).mean()),
+        "baseline_pca_test_mse": float(pca_mse.mean()),
+        "baseline_pca_test_psnr_db": float(psnr_db(pca_output, clean).mean()),
+        "baseline_pca_explained_variance": pca.explained_variance,
+        "latent_size": float(k),
+        "test_images": float(len(clean)),
+    }
+    metrics["test_mse_vs_pca"] = metrics["test_mse"] / metrics["baseline_pca_test_mse"]
+    rows = {"original": clean[examples], "model": output[examples], f"PCA k={k}": pca_output[examples]}
+    return Evaluation(
+        metrics=metrics,
+        tables={"per_digit": per_digit({"test_mse": model_mse, "baseline_pca_test_mse": pca_mse}, labels, 5)},
+        figures={"reconstructions": _image_grid(rows, f"Test reconstructions (latent size {k})")},
+        notes={"verdict": gate(metrics).reason,
+               "baseline": f"PCA, k={k}, fitted on the {prepared.meta['n_train']} training images, clipped to [0, 1]"},
+    )
+
+
+def _evaluate_denoiser(output: np.ndarray, noisy: np.ndarray, clean: np.ndarray, prepared: Prepared,
+                       labels: np.ndarray, examples: np.ndarray) -> Evaluation:
+    val_noisy, val_clean = (t.numpy() for t in prepared.val.tensors)
+    sigma = tune_filter(gaussian_blur, BLUR_SIGMAS, val_noisy, val_clean)
+    size = tune_filter(median, MEDIAN_SIZES, val_noisy, val_clean)
+    noisy_psnr = psnr_db(noisy, clean)
+    filtered = {"gaussian_blur": gaussian_blur(noisy, sigma), "median": median(noisy, size)}
+    gains = {"test_psnr_gain_db": psnr_db(output, clean) - noisy_psnr}
+    metrics = {
+        "test_mse": float(image_mse(output, clean).mean()),
+        "test_psnr_db": float(psnr_db(output, clean).mean()),
+        "baseline_noisy_input_test_mse": float(image_mse(noisy, clean).mean()),
+        "baseline_noisy_input_test_psnr_db": float(noisy_psnr.mean()),
+    }
+    for name, images in filtered.items():
+        gains[f"baseline_{name}_test_psnr_gain_db"] = psnr_db(images, clean) - noisy_psnr
+        metrics[f"baseline_{name}_test_mse"] = float(image_mse(images, clean).mean())
+    metrics.update({name: float(gain.mean()) for name, gain in gains.items()})
+    metrics.update({"baseline_gaussian_blur_sigma_px": sigma, "baseline_median_size_px": float(size),
+                    "test_images": float(len(clean))})
+    best = max(filtered, key=lambda name: metrics[f"baseline_{name}_test_psnr_gain_db"])
+    label = f"blur σ={sigma:g}" if best == "gaussian_blur" else f"median {size}x{size}"
+    rows = {"clean": clean[examples], "noisy": noisy[examples], "model": output[examples],
+            label: filtered[best][examples]}
+    return Evaluation(
+        metrics=metrics,
+        tables={"per_digit": per_digit(gains, labels, 3)},
+        figures={"reconstructions": _image_grid(rows, "Test denoising (noise fixed by the seed)")},
+        notes={"verdict": gate(metrics).reason,
+               "baseline": f"Gaussian blur sigma {sigma:g} px and median {size}x{size}, "
+                           "tuned on the validation images"},
+    )
+
+
+def _image_grid(rows: dict[str, np.ndarray], title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), n, figsize=(n, len(rows) + 0.4), squeeze=False)
+    for r, (label, images) in enumerate(rows.items()):
+        for c, image in enumerate(images):
+            axes[r, c].imshow(image, cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_xticks([])
+            axes[r, c].set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def gate(metrics: dict) -> Verdict:
+    model = metrics["test_mse"]
+    if "test_psnr_gain_db" in metrics:
+        filters = {"Gaussian blur": metrics["baseline_gaussian_blur_test_psnr_gain_db"],
+                   "median filter": metrics["baseline_median_test_psnr_gain_db"]}
+        best = max(filters, key=filters.get)
+        gain, baseline = metrics["test_psnr_gain_db"], filters[best]
+        passed = gain > baseline
+        reason = (f"test PSNR gain {gain:.2f} dB {'beats' if passed else 'loses to'} the best classical filter "
+                  f"({best}, {baseline:.2f} dB)")
+    else:
+        baseline = metrics["baseline_pca_test_mse"]
+        passed = model < baseline
+        reason = (f"test MSE {model:.5f} {'beats' if passed else 'loses to'} PCA with the same latent size "
+                  f"{metrics['latent_size']:.0f} ({baseline:.5f}; {model / baseline:.2f}x)")
+    return Verdict(passed=passed, score=model, score_name="test_mse", reason=reason)
+
+
+# --- serving --------------------------------------------------------------------------
+
+
+def input_example(prepared: Prepared) -> np.ndarray:
+    """Three test images (the denoiser's: noisy ones) as (3, 28, 28) pixels 0..255."""
+    return np.rint(prepared.test.tensors[0][:3].numpy() * MAX_PIXEL).astype(np.float64)
+
+
+def _pixels(request) -> tuple[np.ndarray, bool]:
+    """A request as (N, 28, 28) floats in 0..255, and whether it came as flat (N, 784) rows."""
+    if isinstance(request, pd.DataFrame):
+        request = request.to_numpy()
+    try:
+        array = np.asarray(request)
+    except ValueError:
+        raise PayloadError("images must all have the same shape") from None
+    numbers = array.dtype.kind in "iuf" or (
+        array.dtype.kind == "O" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in array.flat)
+    )
+    if not numbers:
+        raise PayloadError("pixels must be numbers 0..255")
+    flat = array.ndim == 2 and array.shape[1] == PIXELS
+    if not (flat or array.shape[1:] == (SIDE, SIDE)) or len(array) == 0:
+        raise PayloadError(f"expected N >= 1 images as (N, {PIXELS}) or (N, {SIDE}, {SIDE}) pixels, "
+                           f"got shape {array.shape}")
+    array = array.astype(np.float64).reshape(-1, SIDE, SIDE)
+    bad = ~np.isfinite(array) | (array < 0) | (array > MAX_PIXEL)
+    if bad.any():
+        image, row, col = np.argwhere(bad)[0]
+        value = array[image, row, col]
+        raise PayloadError(f"image {image}, pixel ({row}, {col}): expected a number 0..255, got {value}")
+    return array, flat
+
+
+def serve(model: nn.Module, meta: dict, request) -> dict[str, np.ndarray]:
+    """Images as pixels 0..255, (N, 784) or (N, 28, 28) -> reconstruction in the same layout
+    and units, the latent code (N, latent_size), and the reconstruction error (N,): the MSE
+    between request and reconstruction in [0, 1] pixel units (an anomaly score)."""
+    pixels, flat = _pixels(request)
+    images = (pixels / MAX_PIXEL).astype(np.float32)
+    output, codes = run_model(model, images)
+    reconstruction = output * np.float32(MAX_PIXEL)
+    return {
+        "reconstruction": reconstruction.reshape(len(images), PIXELS) if flat else reconstruction,
+        "latent": codes,
+        "reconstruction_error": image_mse(output, images),
+    }

@@ -1,0 +1,263 @@
+"""The signal denoisers: the notebook's seed model and the improved U-Net; data split, gate, serving."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.config import load_params
+from pipeline.data.signals import TEST_FILE, TRAIN_FILE, generate_signals, save_signal_set
+from pipeline.errors import DataError, ParamsError, PayloadError
+from pipeline.models import MODELS
+from pipeline.tasks import build_model
+from pipeline.tasks.signals import (
+    SeedDenoiser,
+    SignalDenoiser,
+    evaluate,
+    gate,
+    input_example,
+    polynomial_trend,
+    prepare,
+    serve,
+    trend_fit_statistics,
+)
+from pipeline.training import LOSSES, TrainConfig, count_parameters, fit
+
+CPU = torch.device("cpu")
+FAMILIES = ["random_quadratic", "sine", "square"]
+NOISES = [{"kind": "gaussian", "sigma": 0.05}, {"kind": "spikes", "rate": 0.02, "level": 1.0}]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny tensors: a second thread only adds synchronisation (and stalls on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def blocks():
+    return load_params()["train"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("signals")
+    save_signal_set(root / TRAIN_FILE, generate_signals(20, FAMILIES, NOISES, seed=1))
+    save_signal_set(root / TEST_FILE, generate_signals(8, FAMILIES, NOISES, seed=2))
+    return root
+
+
+def small_denoiser(targets="raw"):
+    torch.manual_seed(0)
+    return SignalDenoiser(channels=8, levels=2, kernel_size=3, trend_degree=2, targets=targets)
+
+
+def signals(n=16, length=150, seed=0):
+    s = generate_signals(n, ["sine", "random_quadratic"], [NOISES[0]], length=length, seed=seed)
+    return torch.from_numpy(s.noisy.copy()), torch.from_numpy(s.pure.copy())
+
+
+# --- architecture ---------------------------------------------------------------------
+
+
+def test_seed_model_is_the_notebooks_28737_parameters_and_150_points_in_and_out(blocks):
+    model = build_model(MODELS["signal_denoiser_seed"], blocks["signal_denoiser_seed"], {"length": 150})
+    assert isinstance(model, SeedDenoiser) and count_parameters(model) == 28_737
+    convs = [m for m in model.net if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (1, 128, 3), (128, 32, 3), (32, 32, 3), (32, 128, 3), (128, 1, 3)]
+    noisy, _ = signals()
+    out = model(noisy)
+    assert out.shape == noisy.shape and out.min() >= 0 and out.max() <= 1  # sigmoid, scaled units
+    raw = model.denoise(noisy)
+    assert torch.all(raw >= noisy.amin(1, keepdim=True) - 1e-5) and torch.all(raw <= noisy.amax(1, keepdim=True) + 1e-5)
+
+
+def test_seed_model_keeps_every_kernel_vector_within_max_norm_during_training():
+    torch.manual_seed(0)
+    model = SeedDenoiser(max_norm=0.5)  # tight, so the constraint binds
+    norms = lambda: torch.cat([m.weight.norm(dim=-1).flatten() for m in model.net if hasattr(m, "weight")])
+    assert norms().max() <= 0.5 + 1e-5
+    noisy, pure = signals(2, length=32)
+    data = torch.utils.data.TensorDataset(noisy, pure.clamp(0, 1))
+    fit(model, data, data, LOSSES["bce"](), TrainConfig(1, 2, 0.05, 0, 0), device=CPU)
+    assert norms().max() <= 0.5 + 1e-5
+
+
+@pytest.mark.parametrize("length", [16, 17, 50, 150, 333])
+def test_improved_model_returns_the_input_length(length):
+    model = small_denoiser().eval()
+    noisy, _ = signals(3, length)
+    with torch.no_grad():
+        assert model(noisy).shape == (6, length) and model.denoise(noisy).shape == (6, length)
+
+
+def test_improved_model_answers_in_raw_units_whatever_the_scale_and_offset():
+    model = small_denoiser().eval()
+    noisy, _ = signals(4)
+    with torch.no_grad():
+        base = model.denoise(noisy)
+        moved = model.denoise(1000 * noisy - 50)  # min-max scaling inside the model
+    torch.testing.assert_close(moved, 1000 * base - 50, rtol=1e-4, atol=1e-2)
+
+
+def test_improved_model_params_block_builds_the_configured_network(blocks):
+    block = blocks["signal_denoiser"]
+    model = build_model(MODELS["signal_denoiser"], block, {"length": 150})
+    assert isinstance(model, SignalDenoiser) and model.levels == block["levels"]
+    assert model.inp.out_channels == block["channels"]
+
+
+def test_polynomial_trend_is_the_least_squares_fit_for_any_length():
+    for length in (16, 150, 401):
+        t = torch.linspace(-3, 7, length)
+        quad = (0.5 - t + 0.2 * t * t).expand(2, 1, length)
+        torch.testing.assert_close(polynomial_trend(quad, 2), quad, rtol=1e-4, atol=1e-4)
+        wiggle = torch.sin(t * 5).expand(1, 1, length)
+        residual = wiggle - polynomial_trend(wiggle, 2)
+        basis = torch.stack([t**0, t, t * t])
+        assert torch.allclose(residual @ basis.T, torch.zeros(3), atol=1e-2)  # orthogonal to {1, t, t^2}
+
+
+def test_trend_fit_statistics_are_near_zero_only_for_a_quadratic_in_white_noise():
+    g = torch.Generator().manual_seed(0)
+    t = torch.linspace(-1, 1, 150)
+    quad = 0.3 + t - 0.8 * t * t
+    noise = 0.02 * torch.randn(200, 1, 150, generator=g)
+    spikes = torch.where(torch.rand(200, 1, 150, generator=g) < 0.02, 1.0, 0.0)
+
+    def stats(z):
+        return trend_fit_statistics(z, polynomial_trend(z, 2)).mean(0)
+
+    misfit, glitchiness = stats(quad + noise)
+    assert abs(misfit) < 0.3 and abs(glitchiness) < 0.3
+    assert stats(torch.sin(9 * t) + noise)[0] > 3  # the trend misses structure
+    assert stats(quad + spikes + noise)[1] > 1  # a few points carry the power
+
+
+@pytest.mark.parametrize("targets", ["raw", "scaled"])
+def test_improved_model_overfits_a_tiny_batch(targets):
+    noisy, pure = signals(4, length=64)
+    model = small_denoiser(targets)
+    if targets == "scaled":
+        from pipeline.tasks.signals import minmax
+
+        _, low, span = minmax(noisy)
+        pure = (pure - low) / span
+    data = torch.utils.data.TensorDataset(noisy, pure)
+    loss_fn = LOSSES["mse"]()
+    before = loss_fn(model(noisy), pure).item()
+    result = fit(model, data, data, loss_fn, TrainConfig(100, 8, 5e-3, 0, 0), device=CPU)
+    assert result.best_val_loss < before * 0.1
+
+
+def test_seed_model_fits_a_tiny_batch():
+    noisy, pure = signals(4, length=48)  # fully convolutional: short signals train faster
+    from pipeline.tasks.signals import minmax
+
+    _, low, span = minmax(noisy)
+    target = ((pure - low) / span).clamp(0, 1)
+    torch.manual_seed(0)
+    model = SeedDenoiser()
+    mse = lambda: torch.mean((model(noisy) - target) ** 2).item()
+    before = mse()
+    fit(model, torch.utils.data.TensorDataset(noisy, target), torch.utils.data.TensorDataset(noisy, target),
+        LOSSES["bce"](), TrainConfig(40, 8, 3e-3, 0, 0), device=CPU)
+    assert mse() < before * 0.05
+
+
+# --- data, evaluation and the gate ----------------------------------------------------
+
+
+def test_prepare_splits_every_group_alike_and_keeps_the_test_file_apart(data_dir, blocks):
+    block = {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.25}}
+    prepared = prepare(data_dir, block, "train.signal_denoiser", 0)
+    train, val, test = prepared.raw.get("train"), prepared.raw["val"], prepared.raw["test"]
+    assert train is None and len(prepared.train) == 6 * 10 and len(prepared.val) == 6 * 5 and len(prepared.test) == 6 * 8
+    assert np.all(np.bincount(val.group) == 5)
+    assert prepared.meta["length"] == 150 and prepared.meta["families"] == FAMILIES
+    seed_block = {**blocks["signal_denoiser_seed"], "split": {"train": 0.25, "val": 0.25}}
+    seed_prepared = prepare(data_dir, seed_block, "train.signal_denoiser_seed", 0)
+    np.testing.assert_array_equal(seed_prepared.raw["val"].noisy, val.noisy)  # same val => same tuned baselines
+    targets = seed_prepared.train.tensors[1]
+    assert targets.min() >= 0 and targets.max() <= 1  # scaled (BCE) targets
+
+
+def test_prepare_rejects_an_empty_split_and_a_test_file_from_other_params(data_dir, blocks, tmp_path):
+    with pytest.raises(ParamsError, match="train.signal_denoiser.split"):
+        prepare(data_dir, {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.01}}, "train.signal_denoiser", 0)
+    save_signal_set(tmp_path / TRAIN_FILE, generate_signals(10, FAMILIES, NOISES, seed=1))
+    save_signal_set(tmp_path / TEST_FILE, generate_signals(10, FAMILIES[:2], NOISES, seed=2))
+    with pytest.raises(DataError, match="differ from the training file"):
+        prepare(tmp_path, blocks["signal_denoiser"], "train.signal_denoiser", 0)
+
+
+def test_evaluate_names_a_metric_per_family_and_noise_and_gates_on_the_worst(data_dir, blocks):
+    block = blocks["signal_denoiser"]
+    prepared = prepare(data_dir, block, "train.signal_denoiser", 0)
+    evaluation = evaluate(small_denoiser().eval(), prepared, block)
+    m = evaluation.metrics
+    for family in FAMILIES:
+        for noise in ("gaussian_sigma0.05", "spikes_rate0.02_level1"):
+            assert f"test_snr_gain_db_{family}_{noise}" in m
+            assert f"baseline_savgol_test_snr_gain_db_{family}_{noise}" in m
+    assert "baseline_ls_bound_test_snr_gain_db_random_quadratic_gaussian_sigma0.05" in m
+    assert "baseline_ls_bound_test_snr_gain_db_sine_gaussian_sigma0.05" not in m
+    assert m["test_groups"] == 6 and all(isinstance(v, float) for v in m.values())
+    rows = evaluation.tables["gains"]
+    assert m["test_min_margin_db_vs_best_classical"] == pytest.approx(min(r["margin_db"] for r in rows), abs=1e-3)
+    assert set(evaluation.figures) == {"gains", "examples"}
+    assert evaluation.notes["verdict"] == gate(m).reason
+
+
+def test_gate_passes_only_when_every_group_beats_the_best_classical_filter():
+    metrics = {"test_groups": 30.0, "test_groups_beating_best_classical": 30.0, "test_snr_gain_db": 15.0,
+               "test_min_margin_db_vs_best_classical": 0.4, "baseline_best_classical_test_snr_gain_db": 7.0}
+    verdict = gate(metrics)
+    assert verdict.passed and verdict.score == -15.0 and "all 30" in verdict.reason
+    verdict = gate({**metrics, "test_groups_beating_best_classical": 29.0, "test_min_margin_db_vs_best_classical": -0.2})
+    assert not verdict.passed and "1 of 30" in verdict.reason and "-0.20 dB" in verdict.reason
+
+
+# --- serving --------------------------------------------------------------------------
+
+
+META = {"length": 150}
+
+
+def test_serve_denoises_any_length_in_raw_units(data_dir, blocks):
+    model = small_denoiser().eval()
+    example = input_example(prepare(data_dir, blocks["signal_denoiser"], "train.signal_denoiser", 0))
+    assert example.shape == (3, 150) and example.dtype == np.float32
+    out = serve(model, META, example)
+    assert out.shape == example.shape and out.dtype == np.float32
+    for request in ([[0.1 * i for i in range(40)]] * 2, pd.DataFrame(np.ones((2, 16)))):
+        assert serve(model, META, request).shape == np.shape(request)
+
+
+def test_seed_model_serves_only_its_training_length():
+    model = SeedDenoiser().eval()
+    assert serve(model, META, np.zeros((2, 150))).shape == (2, 150)
+    with pytest.raises(PayloadError, match="exactly 150 points, got 100"):
+        serve(model, META, np.zeros((2, 100)))
+
+
+BAD_REQUESTS = [
+    (np.zeros((2, 15)), "at least 16 points, got 15"),
+    (np.array([[0.0] * 20, [np.nan] + [0.0] * 19]), "signal 1, point 0: expected a finite number"),
+    (np.array([[0.0] * 19 + [np.inf]]), "signal 0, point 19: expected a finite number"),
+    ([["a"] * 20], "numbers"),
+    ([[0.0] * 20, [0.0] * 21], "equal length"),
+    (np.zeros(20), "2-D array"),
+    (np.zeros((1, 20, 1)), "got 3 dimension"),
+    (np.zeros((0, 20)), "at least one signal"),
+]
+
+
+@pytest.mark.parametrize(("request_", "message"), BAD_REQUESTS, ids=[m for _, m in BAD_REQUESTS])
+def test_serve_rejects_malformed_requests_without_echoing_them(request_, message):
+    with pytest.raises(PayloadError, match=message) as info:
+        serve(small_denoiser().eval(), META, request_)
+    assert "nan" not in str(info.value) and "inf" not in str(info.value).replace("finite", "")
