@@ -501,14 +501,20 @@ def input_example(prepared: Prepared) -> np.ndarray:
 
 def serve(model: MinMaxDenoiser, meta: dict, request) -> np.ndarray:
     """A batch of raw noisy signals (rows of equal length) -> denoised signals, same units and shape."""
+    not_numbers = PayloadError("signals must be rows of numbers of equal length")
     if isinstance(request, pd.DataFrame):
         request = request.to_numpy()
     try:
         values = np.asarray(request)
     except ValueError:
-        raise PayloadError("signals must be rows of numbers of equal length") from None
-    if values.dtype == object or values.dtype.kind not in "biuf":
-        raise PayloadError("signals must be rows of numbers of equal length")
+        raise not_numbers from None
+    if values.dtype == object:  # JSON null arrives as None: a missing value, reported as not finite below
+        missing = np.equal(values, None)
+        if not all(isinstance(v, (int, float)) for v in values[~missing].flat):
+            raise not_numbers
+        values = np.where(missing, np.nan, values).astype(np.float64)
+    if values.dtype.kind not in "iuf":
+        raise not_numbers
     if values.ndim != 2:
         raise PayloadError(f"expected a batch of signals (a 2-D array: signals x points), got {values.ndim} dimension(s)")
     if len(values) == 0:

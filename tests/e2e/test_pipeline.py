@@ -222,7 +222,7 @@ def signal_bad_payloads(body: dict) -> list[tuple[dict, str]]:
     signals = body["inputs"]
     return [
         ({"inputs": [row[:8] for row in signals]}, "8"),
-        ({"inputs": [signals[0], signals[1][:-1]]}, "equal length"),
+        ({"inputs": [signals[0], signals[1][:-1]]}, "inhomogeneous"),  # rejected by MLflow's JSON parsing
         ({"inputs": [[None] + signals[0][1:]]}, "signal 0, point 0: expected a finite number"),
         ({"inputs": [["x"] * len(signals[0])]}, "numbers"),
         ({"inputs": signals[0]}, "2-D array"),

@@ -248,6 +248,9 @@ BAD_REQUESTS = [
     (np.zeros((2, 15)), "at least 16 points, got 15"),
     (np.array([[0.0] * 20, [np.nan] + [0.0] * 19]), "signal 1, point 0: expected a finite number"),
     (np.array([[0.0] * 19 + [np.inf]]), "signal 0, point 19: expected a finite number"),
+    ([[0.0] * 20, [0.0] * 5 + [None] + [0.0] * 14], "signal 1, point 5: expected a finite number"),  # JSON null
+    ([[None] + ["a"] * 19], "numbers"),
+    ([[True] * 20], "numbers"),
     ([["a"] * 20], "numbers"),
     ([[0.0] * 20, [0.0] * 21], "equal length"),
     (np.zeros(20), "2-D array"),
