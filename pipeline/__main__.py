@@ -9,6 +9,7 @@ COMMANDS = {
     "train": "stage train@<model>: train one model from params.yaml",
     "evaluate": "stage evaluate@<model>: test metrics next to the model's baseline",
     "register": "stage register: log models to the MLflow registry behind the quality gate",
+    "summary": "stage summary: one table of every model vs its baselines (reports/summary.md)",
     "serve": "serve a registered model with `mlflow models serve` on 127.0.0.1",
 }
 

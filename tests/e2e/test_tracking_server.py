@@ -36,11 +36,18 @@ def as_db_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def wait_until(check, what: str, seconds: float = 90) -> None:
+def wait_for_http(url: str, proc: subprocess.Popen, what: str, seconds: float = 120) -> None:
+    """Poll `url` until it answers 200; fail early if the server process exits."""
+    import requests
+
     deadline = time.time() + seconds
     while time.time() < deadline:
-        if check():
-            return
+        assert proc.poll() is None, f"{what} exited"
+        try:
+            if requests.get(url, timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
         time.sleep(0.5)
     pytest.fail(f"{what} not ready in {seconds:.0f} s")
 
@@ -71,8 +78,6 @@ def postgres():
 
 @pytest.fixture(scope="module")
 def tracking_server(postgres, tmp_path_factory):
-    import requests
-
     artifacts = tmp_path_factory.mktemp("artifacts")
     port = free_port()
     proc = subprocess.Popen(
@@ -82,16 +87,8 @@ def tracking_server(postgres, tmp_path_factory):
         env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
     )
     url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        assert proc.poll() is None, "mlflow server exited"
-        try:
-            return requests.get(f"{url}/health", timeout=5).ok
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(healthy, "mlflow server")
+        wait_for_http(f"{url}/health", proc, "mlflow server")
         yield url, artifacts
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -115,16 +112,8 @@ def test_pipeline_logs_registers_and_serves_through_the_server(stock_workdir, tr
     server = subprocess.Popen([sys.executable, "-m", "pipeline.serve", "stock-rnn", "--port", str(port)],
                               cwd=work.root, env=work.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
-
-    def up() -> bool:
-        assert server.poll() is None, "model server exited"
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/ping", timeout=5).ok
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(up, "model server", 120)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server, "model server")
         window = [[100.0 + i, 102.0 + i, 99.0 + i] for i in range(30)]
         response = requests.post(f"http://127.0.0.1:{port}/invocations", timeout=30,
                                  json={"dataframe_split": {"columns": ["Open", "High", "Low"], "data": window}})
