@@ -1,6 +1,7 @@
 """Shared entry-point behaviour for every `python -m pipeline.<stage>` command."""
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -28,3 +29,10 @@ def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str
             sys.exit(2)
 
     return entry
+
+
+def stage_parser(module: str, doc: str) -> argparse.ArgumentParser:
+    """The argument parser of `python -m <module>`, with the --params option every stage takes."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.strip().splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    return parser

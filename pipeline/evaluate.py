@@ -4,11 +4,10 @@ Writes metrics/eval/<model>.json and plots/<model>/, and logs both to the traini
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 from . import paths
-from .cli import main_wrapper
+from .cli import main_wrapper, stage_parser
 from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -53,9 +52,8 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__.splitlines()[0])
+    parser = stage_parser("pipeline.evaluate", __doc__)
     parser.add_argument("model", help="a key under `train:` in params.yaml")
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     result = evaluate(get_model(args.model, "model"), load_params(args.params))
     print(f"evaluate {args.model}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

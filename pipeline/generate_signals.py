@@ -5,11 +5,10 @@ model splits it into train/val) and the held-out test set (drawn with `signals.t
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 from . import paths
-from .cli import main_wrapper
+from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .errors import ParamsError
 from .io import atomic_path, file_digest
@@ -40,8 +39,7 @@ def generate(params: dict) -> dict:
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.generate_signals", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser("pipeline.generate_signals", __doc__)
     args = parser.parse_args(argv)
     summary = generate(load_params(args.params))
     counts = {part: summary[part]["n_samples"] for part in ("train", "test")}

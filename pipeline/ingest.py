@@ -5,7 +5,6 @@ with one line naming the file, the place and the problem; nothing is written the
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
-from .cli import main_wrapper
+from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .io import atomic_path, file_digest
 
@@ -59,9 +58,8 @@ def ingest(dataset: str, params: dict, out_dir: Path) -> dict:
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.ingest", description=__doc__.splitlines()[0])
+    parser = stage_parser("pipeline.ingest", __doc__)
     parser.add_argument("dataset", choices=sorted(INGESTERS))
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     summary = ingest(args.dataset, load_params(args.params), paths.dataset_dir(args.dataset))
     shown = {k: v for k, v in summary.items() if k not in ("sources", "files")}

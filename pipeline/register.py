@@ -7,11 +7,10 @@ again. Writes reports/registry.json.
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 from . import paths
-from .cli import main_wrapper
+from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -154,8 +153,7 @@ def register_all(params: dict) -> dict:
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.register", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser("pipeline.register", __doc__)
     args = parser.parse_args(argv)
     report = register_all(load_params(args.params))
     write_json(paths.registry_report(), report)

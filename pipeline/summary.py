@@ -6,12 +6,11 @@ matching `baseline_<name>_test_*` figures.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 
 from . import paths
-from .cli import main_wrapper
+from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .io import atomic_path, write_json
 from .models import get_model
@@ -57,8 +56,7 @@ def markdown(summary: dict) -> str:
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.summary", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser = stage_parser("pipeline.summary", __doc__)
     args = parser.parse_args(argv)
     summary = summarize(load_params(args.params))
     write_json(paths.REPORTS / "summary.json", summary)

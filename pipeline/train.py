@@ -8,13 +8,12 @@ CPU, nccl on GPU); only rank 0 logs to MLflow and writes outputs.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
 from . import paths
-from .cli import main_wrapper
+from .cli import main_wrapper, stage_parser
 from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -89,9 +88,8 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__.splitlines()[0])
+    parser = stage_parser("pipeline.train", __doc__)
     parser.add_argument("model", help="a key under `train:` in params.yaml")
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     spec = get_model(args.model, "model")
