@@ -9,12 +9,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 
 from . import paths
 from .cli import main_wrapper, stage_parser
 from .config import load_params
-from .io import atomic_path, file_digest
+from .io import atomic_path, file_digest, write_npz
 
 
 def _ingest_stock(cfg: dict) -> tuple[dict, dict, list[Path]]:
@@ -49,8 +48,7 @@ def ingest(dataset: str, params: dict, out_dir: Path) -> dict:
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         for name, content in arrays.items():
-            with open(tmp / f"{name}.npz", "wb") as fh:
-                np.savez_compressed(fh, **content)
+            write_npz(tmp / f"{name}.npz", **content)
             summary.setdefault("files", {})[f"{name}.npz"] = file_digest(tmp / f"{name}.npz")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -31,7 +31,7 @@ def _existing_version(client, name: str, checkpoint_md5: str):
     return None
 
 
-def _alias_version(client, name: str, alias: str):
+def alias_version(client, name: str, alias: str):
     from mlflow.exceptions import MlflowException
 
     try:
@@ -105,7 +105,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         return {"version": int(existing.version), "aliases": aliases, "reason": "already registered", "new": False}
 
     test_data = _test_data_id(spec, params)
-    champion = _alias_version(client, spec.registered_name, CHAMPION)
+    champion = alias_version(client, spec.registered_name, CHAMPION)
     alias, reason = decide(verdict, _champion_score(mlflow, spec, champion, params, test_data))
 
     prepared, model = load_trained(spec, params)

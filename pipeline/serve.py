@@ -12,7 +12,7 @@ import sys
 from .cli import main_wrapper
 from .errors import PipelineError
 from .models import MODELS
-from .register import CANDIDATE, CHAMPION, _alias_version
+from .register import CANDIDATE, CHAMPION, alias_version
 
 
 def resolve_registered_name(model: str) -> str:
@@ -30,7 +30,7 @@ def resolve_model_uri(model: str) -> tuple[str, str]:
     name = resolve_registered_name(model)
     client = tracking.mlflow().MlflowClient()
     for alias in (CHAMPION, CANDIDATE):
-        if _alias_version(client, name, alias) is not None:
+        if alias_version(client, name, alias) is not None:
             return f"models:/{name}@{alias}", alias
     raise PipelineError(f"{name} has no registered version in {tracking.tracking_uri()}; run `make repro` first")
 
