@@ -54,7 +54,7 @@ def chronological_split(n: int, train: float, val: float, key: str = "split") ->
     """Three consecutive, non-overlapping ranges: oldest for training, newest for testing."""
     n_train, n_val = int(n * train), int(n * val)
     if min(n_train, n_val, n - n_train - n_val) < 1:
-        raise ParamsError(key, f"train={train:g}, val={val:g} of {n} windows leaves an empty part")
+        raise ParamsError(key, f"train={train:g}, val={val:g} of {n} window{'s' * (n != 1)} leaves an empty part")
     return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
 
 
