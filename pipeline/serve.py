@@ -32,7 +32,7 @@ def resolve_model_uri(model: str) -> tuple[str, str]:
     for alias in (CHAMPION, CANDIDATE):
         if alias_version(client, name, alias) is not None:
             return f"models:/{name}@{alias}", alias
-    raise PipelineError(f"{name} has no registered version in {tracking.tracking_uri()}; run `make repro` first")
+    raise PipelineError(f"{name} has no registered version in {tracking.display_uri(tracking.tracking_uri())}; run `make repro` first")
 
 
 def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:

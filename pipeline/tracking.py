@@ -34,6 +34,17 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
+def display_uri(uri: str) -> str:
+    """`uri` safe to print: a password in it (postgresql+psycopg2://user:secret@host/db) is masked."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def uses_default_store() -> bool:
     return not os.environ.get("MLFLOW_TRACKING_URI")
 

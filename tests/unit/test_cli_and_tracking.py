@@ -100,3 +100,23 @@ def test_gate_moves_champion_only_for_a_better_passing_model(passed, score, cham
     verdict = Verdict(passed=passed, score=score, score_name="test_rmse", reason="r")
     got, reason = decide(verdict, champion)
     assert got == alias and fragment in reason
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("postgresql+psycopg2://mlflow:s3cret@127.0.0.1:5432/mlflow", "postgresql+psycopg2://mlflow:***@127.0.0.1:5432/mlflow"),
+    ("https://user:p%40ss@mlflow.example.com", "https://user:***@mlflow.example.com"),
+    ("sqlite:////repo/mlflow.db", "sqlite:////repo/mlflow.db"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+])
+def test_printed_tracking_uris_never_show_a_password(uri, shown):
+    assert tracking.display_uri(uri) == shown
+
+
+def test_serve_binds_loopback_unless_told_otherwise_and_uses_this_environment():
+    from pipeline.serve import serve_command
+
+    command = serve_command("models:/stock-rnn@champion", "127.0.0.1", 5001, 1)
+    assert command[command.index("--env-manager") + 1] == "local"  # no virtualenv built from the network
+    result = subprocess.run([sys.executable, "-m", "pipeline.serve", "--help"], capture_output=True, text=True,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert "default 127.0.0.1: loopback only" in result.stdout
