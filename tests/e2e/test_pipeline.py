@@ -147,6 +147,25 @@ def test_registering_again_creates_no_new_version(project, env):
     assert json.loads((project / "reports/registry.json").read_text())["stock_rnn"]["version"] == before
 
 
+def test_outputs_travel_through_a_dvc_remote(project, env, tmp_path):
+    """`dvc push` to a remote (a local directory here, S3 in the README); a clone with no
+    cache gets every output back with `dvc pull` and is up to date, but for the registry
+    report: it is never cached, so that `register` always runs against the live registry."""
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "-d", "store", str(remote)], project, env)
+    run(["dvc", "push"], project, env)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path, env)
+    (clone / "dvc.lock").write_bytes((project / "dvc.lock").read_bytes())  # the lock a commit would carry
+    assert not (clone / "models").exists()
+    run(["dvc", "remote", "add", "--local", "-d", "store", str(remote)], clone, env)
+    run(["dvc", "pull"], clone, env)
+    for out in ["models/stock_rnn/model.pt", "data/processed/mnist/mnist.npz", "metrics/eval/signal_denoiser.json"]:
+        assert (clone / out).read_bytes() == (project / out).read_bytes(), out
+    status = json.loads(run(["dvc", "status", "--json"], clone, env).stdout)
+    assert status == {"register": [{"changed outs": {"reports/registry.json": "deleted"}}]}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
