@@ -71,3 +71,25 @@ def test_diverging_loss_is_reported():
         model.head[-1].bias.fill_(np.inf)
     with pytest.raises(FloatingPointError, match="lower the lr"):
         fit(model, data, data, loss_fn, TrainConfig(1, 16, 1e-3, 0, 0), device=torch.device("cpu"))
+
+
+class _Payload:
+    """Stands for arbitrary code a tampered checkpoint could carry."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_checkpoints_load_as_data_only(tmp_path):
+    import pickle
+
+    from pipeline.tasks import load_checkpoint, save_checkpoint
+
+    model = StockRNN(3, 30, **SEED_BLOCK)
+    save_checkpoint(tmp_path / "good.pt", model, SEED_META)
+    loaded = load_checkpoint(tmp_path / "good.pt")
+    assert loaded["meta"] == SEED_META and set(loaded["state_dict"]) == set(model.state_dict())
+
+    torch.save({"state_dict": model.state_dict(), "meta": _Payload()}, tmp_path / "tampered.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        load_checkpoint(tmp_path / "tampered.pt")
