@@ -13,7 +13,7 @@ MODEL ?= stock-rnn
 PORT ?= 5001
 UI_PORT ?= 5000
 
-.PHONY: help env repro test bench serve ui plots plots-template clean
+.PHONY: help env repro test bench soak serve ui plots plots-template clean
 
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro)"
@@ -21,6 +21,7 @@ help:
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
 	@echo "make bench              speed/memory benchmarks -> benchmarks/results/"
+	@echo "make soak MODEL=name    10,000 valid+invalid requests to a served model -> benchmarks/results/"
 	@echo "make plots              dvc plots show -> dvc_plots/index.html (works offline)"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -40,6 +41,9 @@ test: env
 
 bench: env
 	python benchmarks/run.py
+
+soak: env
+	python benchmarks/soak.py --model $(MODEL)
 
 serve: env
 	python -m pipeline.serve $(MODEL) --port $(PORT)
