@@ -23,6 +23,7 @@ help:
 	@echo "make bench              speed/memory benchmarks -> benchmarks/results/"
 	@echo "make soak MODEL=name    10,000 valid+invalid requests to a served model -> benchmarks/results/"
 	@echo "make plots              dvc plots show -> dvc_plots/index.html (works offline)"
+	@echo "make screenshots        MLflow UI + dvc plots in headless Chromium -> reports/screenshots/"
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +54,10 @@ ui: env
 
 plots: env
 	dvc plots show
+
+# the MLflow UI (experiments, runs, compare) and the dvc plots page, as a browser shows them
+screenshots: env
+	python benchmarks/screenshots.py
 
 # rebuild .dvc/plots/offline.html from the npm packages (needs npm and the registry)
 plots-template: env
