@@ -19,6 +19,7 @@ NOISE = Tagged(
         "gaussian": Section({"sigma": Float(0)}),
         "spikes": Section({"rate": Float(0, 1), "level": Float(0)}),
         "dropout": Section({"rate": Float(0, 1)}),
+        "relative": Section({"sigma": Float(0)}),  # sigma x each signal's range
     },
 )
 
@@ -40,7 +41,8 @@ SCHEMA = Section(
                 "length": Int(16, 100_000),
                 "x_start": Float(),
                 "x_step": Float(0, min_exclusive=True),
-                "families": List(Str(tuple(FAMILIES)), unique=True),
+                "families": List(Str(tuple(FAMILIES)), unique=True),  # trained on, and scored
+                "held_out_kinds": List(Str(tuple(FAMILIES)), min_len=0, unique=True),  # scored, never trained on
                 "noises": List(NOISE, unique=True),
             }
         ),

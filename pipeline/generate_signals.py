@@ -2,6 +2,8 @@
 
 Two files on the same grid, families and noises: the training set (drawn with `seed`; each
 model splits it into train/val) and the held-out test set (drawn with `signals.test_seed`).
+Both also hold `signals.held_out_kinds`, marked so that no model trains on them: their
+training-file rows only tune the classical filters they are compared with.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ def generate(params: dict) -> dict:
         raise ParamsError("signals.test_seed", f"must differ from seed ({params['seed']}), "
                                                "or the test signals repeat the training signals")
     common = {name: cfg[name] for name in ("families", "noises", "length", "x_start", "x_step")}
+    common["held_out"] = cfg["held_out_kinds"]
     sets = {
         signals.TRAIN_FILE: signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common),
         signals.TEST_FILE: signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common),

@@ -106,7 +106,9 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
 
     test_data = _test_data_id(spec, params)
     champion = alias_version(client, spec.registered_name, CHAMPION)
-    alias, reason = decide(verdict, _champion_score(mlflow, spec, champion, params, test_data))
+    # the champion only matters to a version that passed its gate (re-scoring it can be slow)
+    champion_score = _champion_score(mlflow, spec, champion, params, test_data) if verdict.passed else None
+    alias, reason = decide(verdict, champion_score)
 
     prepared, model = load_trained(spec, params)
     example = task.input_example(prepared)

@@ -22,6 +22,28 @@ the span is T = 1.49, so every family stays within about ±2.5):
                       t = x - x[0]; frequency f0 → f1         φ ∈ [0, 2π)
 
 The fastest oscillation (8 cycles/unit) still has 12.5 points per cycle on the seed grid.
+
+Beside these named families, random processes make a broad training prior (what a sensor
+may send), and a few more kinds are meant to be held out of training (`signals.held_out_kinds`:
+generated into both files, never trained on; see SignalSet.held_out). These are drawn on
+s = (x - x[0]) / span in [0, 1], so their shapes do not depend on the grid; each row is
+centred, divided by its largest deviation, then scaled by A ∈ [0.5, 1] and offset by
+o ∈ [-0.5, 0.5] (|y| <= 1.5). Prior kinds also get, each with probability 1/2, a random
+amplitude envelope exp(e1·s + e2·s²) and a random trend t1·s + t2·s² (e, t ∈ [-2, 2]).
+
+    prior kind   formula before scaling
+    gp           Gaussian-process draw (64 random Fourier features), squared-exponential or
+                 Matérn 3/2 or 5/2 kernel, length scale ℓ ∈ [0.03, 0.5] (log-uniform)
+    sines        sum of 1..5 sinusoids, frequencies ∈ [0.5, 20] cycles (log-uniform),
+                 weights ∈ [0, 1], random phases
+    piecewise    1..5 breakpoints, an independent random cubic on every piece
+    steps        1..10 breakpoints, a random level on every piece
+
+    held-out kind  formula before scaling
+    damped_sine    exp(-s/τ)·sin(2π·f·s + φ), τ ∈ [0.1, 1], f ∈ [2, 10] cycles
+    bumps          1..6 Gaussian peaks of height ∈ [0.2, 1], width ∈ [0.01, 0.06], anywhere
+    heavisine      sin(2π·f·s + φ) + jumps of ±[0.2, 1] at two random points, f ∈ [1, 4]
+    random_walk    cumulative sum of white Gaussian steps (Brownian motion)
 """
 from __future__ import annotations
 
@@ -88,6 +110,108 @@ def chirp(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
     return (amp * np.sin(2 * np.pi * cycles + phase)).astype(np.float32)
 
 
+# --- random processes: the training prior and the held-out kinds ----------------------
+
+def _span01(x: np.ndarray) -> np.ndarray:
+    return (x - x[0]) / (x[-1] - x[0]) if len(x) > 1 else np.zeros_like(x)
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float, size) -> np.ndarray:
+    return np.exp(rng.uniform(np.log(low), np.log(high), size))
+
+
+def _count_mask(rng: np.random.Generator, low: int, high: int, n: int) -> np.ndarray:
+    """(n, high) bool: row i has its first k_i columns set, k_i uniform in low..high."""
+    return np.arange(high) < rng.integers(low, high + 1, (n, 1))
+
+
+def _scaled(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """Rows centred, divided by their largest deviation, times A ∈ [0.5, 1], plus o ∈ [-0.5, 0.5]."""
+    y = y - y.mean(-1, keepdims=True)
+    y = y / np.maximum(np.abs(y).max(-1, keepdims=True), 1e-12)
+    n = len(y)
+    return (_uniform(rng, 0.5, 1, n) * y + _uniform(rng, -0.5, 0.5, n)).astype(np.float32)
+
+
+def _varied(s: np.ndarray, rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """Half the rows under a random amplitude envelope, half (independently) plus a random trend."""
+    n = len(y)
+    e1, e2, t1, t2 = (_uniform(rng, -2, 2, n) for _ in range(4))
+    envelope = np.where(rng.random((n, 1)) < 0.5, np.exp(e1 * s + e2 * s * s), 1.0)
+    deviation = np.abs(y - y.mean(-1, keepdims=True)).max(-1, keepdims=True)  # the trend's scale
+    trend = np.where(rng.random((n, 1)) < 0.5, deviation * (t1 * s + t2 * s * s), 0.0)
+    return _scaled(rng, envelope * y + trend)
+
+
+def _pieces(s: np.ndarray, rng: np.random.Generator, n: int, max_breaks: int, degree: int) -> np.ndarray:
+    """Random piecewise polynomials: 1..max_breaks breakpoints, independent coefficients per piece."""
+    breaks = np.where(_count_mask(rng, 1, max_breaks, n), rng.random((n, max_breaks)), np.inf)
+    piece = (s[None, :, None] >= breaks[:, None, :]).sum(-1)  # (n, L): index of the piece
+    coefficients = rng.uniform(-1, 1, (n, max_breaks + 1, degree + 1))
+    local = np.take_along_axis(coefficients, piece[..., None], 1)  # (n, L, degree + 1)
+    return (local * (s[:, None] - 0.5) ** np.arange(degree + 1)).sum(-1)
+
+
+def gp(x: np.ndarray, rng: np.random.Generator, n: int, features: int = 64) -> np.ndarray:
+    """Random Fourier features: frequencies from the kernel's spectral density (Gaussian for the
+    squared-exponential kernel, Student t with 2ν degrees of freedom for Matérn ν)."""
+    s = _span01(x)
+    scale = _log_uniform(rng, 0.03, 0.5, (n, 1))
+    dof = rng.choice([3.0, 5.0, np.inf], (n, 1))  # Matérn 3/2, 5/2, squared-exponential
+    finite = np.isfinite(dof)
+    chi = np.sqrt(rng.chisquare(np.where(finite, dof, 1.0), (n, features)) / np.where(finite, dof, 1.0))
+    omega = rng.standard_normal((n, features)) / np.where(finite, chi, 1.0) / scale  # Student t / ℓ
+    phase, weight = rng.uniform(0, 2 * np.pi, (n, features)), rng.standard_normal((n, features))
+    y = np.einsum("nf,nfl->nl", weight, np.cos(omega[..., None] * s + phase[..., None]))
+    return _varied(s, rng, y)
+
+
+def sines(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    s = _span01(x)
+    freq = _log_uniform(rng, 0.5, 20, (n, 5))
+    weight = rng.random((n, 5)) * _count_mask(rng, 1, 5, n)
+    phase = rng.uniform(0, 2 * np.pi, (n, 5))
+    y = np.einsum("nk,nkl->nl", weight, np.sin(2 * np.pi * freq[..., None] * s + phase[..., None]))
+    return _varied(s, rng, y)
+
+
+def piecewise(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    s = _span01(x)
+    return _varied(s, rng, _pieces(s, rng, n, 5, 3))
+
+
+def steps(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    s = _span01(x)
+    return _varied(s, rng, _pieces(s, rng, n, 10, 0))
+
+
+def damped_sine(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    s = _span01(x)
+    tau, freq, phase = _uniform(rng, 0.1, 1, n), _uniform(rng, 2, 10, n), _uniform(rng, 0, 2 * np.pi, n)
+    return _scaled(rng, np.exp(-s / tau) * np.sin(2 * np.pi * freq * s + phase))
+
+
+def bumps(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    s = _span01(x)
+    height = rng.uniform(0.2, 1, (n, 6)) * _count_mask(rng, 1, 6, n)
+    centre, width = rng.random((n, 6)), rng.uniform(0.01, 0.06, (n, 6))
+    peaks = np.exp(-0.5 * ((s - centre[..., None]) / width[..., None]) ** 2)  # (n, 6, L)
+    return _scaled(rng, np.einsum("nk,nkl->nl", height, peaks))
+
+
+def heavisine(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    s = _span01(x)
+    freq, phase = _uniform(rng, 1, 4, n), _uniform(rng, 0, 2 * np.pi, n)
+    jumps = rng.uniform(0.2, 1, (n, 2)) * rng.choice([-1.0, 1.0], (n, 2))
+    where = rng.random((n, 2))
+    y = np.sin(2 * np.pi * freq * s + phase) + np.einsum("nk,nkl->nl", jumps, s >= where[..., None])
+    return _scaled(rng, y)
+
+
+def random_walk(x: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    return _scaled(rng, np.cumsum(rng.standard_normal((n, len(x))), -1))
+
+
 FAMILIES: dict[str, Family] = {
     "quadratic": quadratic,
     "random_quadratic": random_quadratic,
@@ -95,6 +219,14 @@ FAMILIES: dict[str, Family] = {
     "square": square,
     "sawtooth": sawtooth,
     "chirp": chirp,
+    "gp": gp,
+    "sines": sines,
+    "piecewise": piecewise,
+    "steps": steps,
+    "damped_sine": damped_sine,
+    "bumps": bumps,
+    "heavisine": heavisine,
+    "random_walk": random_walk,
 }
 
 
@@ -119,7 +251,13 @@ def dropout(pure: np.ndarray, rng: np.random.Generator, *, rate: float) -> np.nd
     return np.where(rng.random(pure.shape, dtype=np.float32) < rate, np.float32(0), pure)
 
 
-NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout}
+def relative(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
+    """White noise of standard deviation sigma times each signal's range (max - min)."""
+    scale = np.float32(sigma) * (pure.max(-1, keepdims=True) - pure.min(-1, keepdims=True))
+    return pure + scale * rng.standard_normal(pure.shape, dtype=np.float32)
+
+
+NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout, "relative": relative}
 
 _PARAM_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "sigma": (lambda v: v >= 0, "a finite number >= 0"),
@@ -141,7 +279,11 @@ def noise_label(kind: str, params: dict[str, float]) -> str:
 
 @dataclass(frozen=True, eq=False)
 class SignalSet:
-    """Pure/noisy pairs on one shared grid; row i is family_names[family[i]] + noise_names[noise[i]]."""
+    """Pure/noisy pairs on one shared grid; row i is family_names[family[i]] + noise_names[noise[i]].
+
+    `held_out` names the families (kinds) a model must never train on: they are there to score
+    how it does on signals of a kind it has not seen (and to tune the classical filters on them).
+    """
 
     x: np.ndarray  # float32 (length,)
     pure: np.ndarray  # float32 (N, length)
@@ -150,6 +292,7 @@ class SignalSet:
     noise: np.ndarray  # int8 (N,)
     family_names: tuple[str, ...]
     noise_names: tuple[str, ...]
+    held_out: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.x.ndim != 1 or self.family.ndim != 1:
@@ -170,6 +313,13 @@ class SignalSet:
         for labels, names in ((self.family, self.family_names), (self.noise, self.noise_names)):
             if n and not (0 <= labels.min() and labels.max() < len(names)):
                 raise ValueError(f"labels outside 0..{len(names) - 1}")
+        if not set(self.held_out) <= set(self.family_names):
+            raise ValueError(f"held-out kinds {self.held_out} are not all among {self.family_names}")
+
+    @property
+    def trainable(self) -> np.ndarray:
+        """Row mask: the rows a model may train on (those of a family that is not held out)."""
+        return ~np.isin(self.family, [self.family_names.index(name) for name in self.held_out])
 
     @property
     def group(self) -> np.ndarray:
@@ -183,7 +333,7 @@ class SignalSet:
     def take(self, rows: np.ndarray) -> SignalSet:
         """The rows `rows` (indices or a mask) as a new set on the same grid."""
         return SignalSet(self.x, self.pure[rows], self.noisy[rows], self.family[rows], self.noise[rows],
-                         self.family_names, self.noise_names)
+                         self.family_names, self.noise_names, self.held_out)
 
 
 def _fail(key: str, problem: str) -> NoReturn:
@@ -212,12 +362,13 @@ def _check_distinct(key: str, names: list[str], what: str) -> None:
             _fail(f"{key}[{i}]", f"duplicate {what} {name!r}")
 
 
-def _check_families(families) -> None:
-    _check_list("signals.families", families, "family names")
+def _check_families(families, key: str = "signals.families", minimum: int = 1) -> None:
+    if not isinstance(families, (list, tuple)) or not minimum <= len(families) <= 127:  # labels are int8
+        _fail(key, f"must be a list of {minimum} to 127 family names")
     for i, name in enumerate(families):
         if not isinstance(name, str) or name not in FAMILIES:
-            _fail(f"signals.families[{i}]", f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
-    _check_distinct("signals.families", list(families), "family")
+            _fail(f"{key}[{i}]", f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")
+    _check_distinct(key, list(families), "family")
 
 
 def _noise_labels(noises) -> list[str]:
@@ -269,10 +420,18 @@ def generate_signals(
     x_start: float = -0.5,
     x_step: float = 0.01,
     seed: int = 0,
+    held_out: list[str] = (),
 ) -> SignalSet:
-    """n_per_family samples for every (family, noise) pair; deterministic per seed."""
+    """n_per_family samples for every (family, noise) pair, the `held_out` kinds after the
+    families (marked as not for training); deterministic per seed."""
     _check_int("signals.n_per_family", n_per_family, 1)
     _check_families(families)
+    _check_families(held_out, "signals.held_out_kinds", 0)
+    for i, name in enumerate(held_out):
+        if name in families:
+            _fail(f"signals.held_out_kinds[{i}]", f"{name!r} is also in signals.families; a held-out kind "
+                                                  "must not be trained on")
+    families = [*families, *held_out]
     labels = _noise_labels(noises)
     _check_int("signals.length", length, 2)
     _check_real("signals.x_start", x_start, lambda v: True, "a finite number")
@@ -294,13 +453,14 @@ def generate_signals(
             params = {k: v for k, v in spec.items() if k != "kind"}
             noisy[rows] = NOISES[spec["kind"]](pure[rows], rng, **params)
             start += n_per_family
-    return SignalSet(x.astype(np.float32), pure, noisy, family_ids, noise_ids, tuple(families), tuple(labels))
+    return SignalSet(x.astype(np.float32), pure, noisy, family_ids, noise_ids, tuple(families), tuple(labels),
+                     tuple(held_out))
 
 
 # --- persistence and summary ----------------------------------------------------------
 
 _ARRAYS = ("x", "pure", "noisy", "family", "noise")
-_NAMES = ("family_names", "noise_names")
+_NAMES = ("family_names", "noise_names", "held_out")
 
 
 def save_signal_set(path: str | Path, signal_set: SignalSet) -> None:
@@ -336,6 +496,7 @@ def summarize(signal_set: SignalSet) -> dict:
         "length": len(s.x),
         "x_range": [float(s.x[0]), float(s.x[-1])],
         "families": dict(zip(s.family_names, map(int, family_counts))),
+        "held_out_kinds": list(s.held_out),
         "noises": dict(zip(s.noise_names, map(int, noise_counts))),
         "shapes": {name: list(getattr(s, name).shape) for name in _ARRAYS},
         "bytes": int(sum(getattr(s, name).nbytes for name in _ARRAYS)),

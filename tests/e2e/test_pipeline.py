@@ -19,22 +19,6 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST_MODELS = ["mnist_dense_ae", "mnist_conv_ae", "mnist_denoising_ae", "mnist_lstm_ae"]
-SMALL_MNIST_SPLIT = {"train": 0.03, "val": 0.01}  # 1,800 / 600 of the 60k training images
-TINY = {
-    ("signals", "n_per_family"): 20,
-    ("signals", "n_test_per_family"): 10,
-    ("train", "stock_rnn", "epochs"): 3,
-    ("train", "stock_rnn", "batch_size"): 256,
-    ("train", "stock_rnn", "lr"): 1e-3,
-    ("train", "lotto_rnn", "epochs"): 2,
-    ("train", "lotto_rnn", "batch_size"): 256,
-    ("train", "signal_denoiser_seed", "epochs"): 1,
-    ("train", "signal_denoiser", "epochs"): 1,
-    ("train", "signal_denoiser", "channels"): 4,
-    ("train", "signal_denoiser", "levels"): 2,
-    **{("train", m, "epochs"): 1 for m in MNIST_MODELS},
-    **{("train", m, "split"): SMALL_MNIST_SPLIT for m in MNIST_MODELS},
-}
 
 
 def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -43,42 +27,8 @@ def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.
     return result
 
 
-def set_param(params: dict, path: tuple, value) -> None:
-    for key in path[:-1]:
-        params = params[key]
-    params[path[-1]] = value
-
-
-@pytest.fixture(scope="module")
-def env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # test the default store
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(CI="true", DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", GIT_AUTHOR_NAME="e2e",
-               GIT_AUTHOR_EMAIL="e2e@localhost", GIT_COMMITTER_NAME="e2e", GIT_COMMITTER_EMAIL="e2e@localhost")
-    return env
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, env) -> Path:
-    """A fresh clone-like copy (tracked + untracked-but-not-ignored files) with tiny params."""
-    root = tmp_path_factory.mktemp("e2e") / "repo"
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, listed):
-        src = REPO / name
-        if src.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_bytes(src.read_bytes())
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    for path, value in TINY.items():
-        set_param(params, path, value)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (root / "dvc.lock").unlink(missing_ok=True)
-    run(["git", "init", "-q"], root, env)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "e2e copy"], root, env)
-    run(["dvc", "repro"], root, env)
-    return root
+# The `env` and `project` fixtures (the tiny `dvc repro` in a temp copy) live in conftest.py:
+# built once per session, shared with test_screenshots.py.
 
 
 def test_repro_builds_every_output_and_records_the_run(project):
@@ -349,3 +299,19 @@ def test_served_stock_price_is_the_close_evaluate_predicted(project, served):
                              json={"dataframe_split": {"columns": ["Open", "High", "Low"], "data": window}})
     assert response.status_code == 200, response.text
     assert response.json()["predictions"][0]["next_close"] == pytest.approx(float(predicted["predicted"]), abs=1e-3)
+
+
+def test_served_denoiser_answers_the_signal_its_noise_level_and_the_path(served):
+    import requests
+
+    name, url, fresh = served
+    if not name.startswith("signal-denoiser"):
+        pytest.skip("signal denoisers only")
+    signals = fresh["serving_example"]["inputs"]
+    response = requests.post(f"{url}/invocations", json={"inputs": signals}, timeout=30)
+    assert response.status_code == 200, response.text
+    answer = response.json()["predictions"]
+    assert set(answer) == {"denoised", "noise_sigma", "path"}
+    assert [len(row) for row in answer["denoised"]] == [len(row) for row in signals]
+    assert len(answer["noise_sigma"]) == len(signals) and all(s >= 0 for s in answer["noise_sigma"])
+    assert set(answer["path"]) <= {"model", "fallback"}

@@ -49,6 +49,14 @@ def data_dir(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def held_out_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("held_out")
+    save_signal_set(root / TRAIN_FILE, generate_signals(20, FAMILIES, NOISES, seed=1, held_out=["bumps"]))
+    save_signal_set(root / TEST_FILE, generate_signals(8, FAMILIES, NOISES, seed=2, held_out=["bumps"]))
+    return root
+
+
 def small_denoiser(targets="raw"):
     torch.manual_seed(0)
     return SignalDenoiser(channels=8, levels=2, kernel_size=3, trend_degree=2, targets=targets)
@@ -185,6 +193,18 @@ def test_prepare_splits_every_group_alike_and_keeps_the_test_file_apart(data_dir
     assert targets.min() >= 0 and targets.max() <= 1  # scaled (BCE) targets
 
 
+def test_prepare_never_puts_a_held_out_kind_in_a_training_or_validation_tensor(held_out_dir, blocks):
+    prepared = prepare(held_out_dir, blocks["signal_denoiser"], "train.signal_denoiser", 0)
+    assert prepared.meta["held_out_kinds"] == ["bumps"]
+    val, test = prepared.raw["val"], prepared.raw["test"]
+    bumps = val.family_names.index("bumps")
+    assert np.sum(val.family == bumps) == 2 * 4 and np.sum(test.family == bumps) == 2 * 8  # kept to score
+    assert len(prepared.train) == 6 * 15 and len(prepared.val) == 6 * 4  # the 6 trained groups only
+    held_out_inputs = torch.from_numpy(val.noisy[val.family == bumps])
+    for tensors in (prepared.train.tensors[0], prepared.val.tensors[0]):
+        assert not (tensors[:, None, :] == held_out_inputs[None]).all(-1).any()
+
+
 def test_prepare_rejects_an_empty_split_and_a_test_file_from_other_params(data_dir, blocks, tmp_path):
     with pytest.raises(ParamsError, match="train.signal_denoiser.split"):
         prepare(data_dir, {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.01}}, "train.signal_denoiser", 0)
@@ -194,31 +214,50 @@ def test_prepare_rejects_an_empty_split_and_a_test_file_from_other_params(data_d
         prepare(tmp_path, blocks["signal_denoiser"], "train.signal_denoiser", 0)
 
 
-def test_evaluate_names_a_metric_per_family_and_noise_and_gates_on_the_worst(data_dir, blocks):
+def test_evaluate_names_a_metric_per_family_and_noise_and_gates_on_the_worst(held_out_dir, blocks):
     block = blocks["signal_denoiser"]
-    prepared = prepare(data_dir, block, "train.signal_denoiser", 0)
+    prepared = prepare(held_out_dir, block, "train.signal_denoiser", 0)
     evaluation = evaluate(small_denoiser().eval(), prepared, block)
     m = evaluation.metrics
-    for family in FAMILIES:
+    for family in [*FAMILIES, "bumps"]:
         for noise in ("gaussian_sigma0.05", "spikes_rate0.02_level1"):
-            assert f"test_snr_gain_db_{family}_{noise}" in m
-            assert f"baseline_savgol_test_snr_gain_db_{family}_{noise}" in m
+            for name in ("test_snr_gain_db", "test_net_snr_gain_db", "test_fallback_share",
+                         "baseline_savgol_test_snr_gain_db", "baseline_fallback_filter_test_snr_gain_db"):
+                assert f"{name}_{family}_{noise}" in m
     assert "baseline_ls_bound_test_snr_gain_db_random_quadratic_gaussian_sigma0.05" in m
     assert "baseline_ls_bound_test_snr_gain_db_sine_gaussian_sigma0.05" not in m
-    assert m["test_groups"] == 6 and all(isinstance(v, float) for v in m.values())
+    assert "test_snr_gain_db_noise_gaussian_sigma0.05" in m and "test_held_out_snr_gain_db_noise_gaussian_sigma0.05" in m
+    assert m["test_groups"] == 6 and m["test_held_out_groups"] == 2 and all(isinstance(v, float) for v in m.values())
     rows = evaluation.tables["gains"]
-    assert m["test_min_margin_db_vs_best_classical"] == pytest.approx(min(r["margin_db"] for r in rows), abs=1e-3)
+    trained, held_out = [r for r in rows if not r["held_out"]], [r for r in rows if r["held_out"]]
+    assert [r["family"] for r in held_out] == ["bumps", "bumps"]
+    assert m["test_min_margin_db_vs_best_classical"] == pytest.approx(min(r["margin_db"] for r in trained), abs=1e-3)
+    assert m["test_held_out_min_snr_gain_db"] == pytest.approx(min(r["model"] for r in held_out), abs=1e-3)
+    for row in rows:
+        assert row["best_classical"] == max(row[k] for k in ("noisy", "moving_average", "savgol", "wiener",
+                                                               "fallback_filter"))
+    assert {(r["noise"], r["kinds"]) for r in evaluation.tables["noise_levels"]} == {
+        (n, k) for n in ("gaussian_sigma0.05", "spikes_rate0.02_level1") for k in ("trained", "held_out")}
+    assert [r["family"] for r in evaluation.tables["kinds"]] == [*FAMILIES, "bumps"]
     assert set(evaluation.figures) == {"gains", "examples"}
-    assert evaluation.notes["verdict"] == gate(m).reason
+    assert evaluation.notes["verdict"] == gate(m).reason and evaluation.notes["held_out_kinds"] == "bumps"
 
 
-def test_gate_passes_only_when_every_group_beats_the_best_classical_filter():
-    metrics = {"test_groups": 30.0, "test_groups_beating_best_classical": 30.0, "test_snr_gain_db": 15.0,
-               "test_min_margin_db_vs_best_classical": 0.4, "baseline_best_classical_test_snr_gain_db": 7.0}
-    verdict = gate(metrics)
-    assert verdict.passed and verdict.score == -15.0 and "all 30" in verdict.reason
-    verdict = gate({**metrics, "test_groups_beating_best_classical": 29.0, "test_min_margin_db_vs_best_classical": -0.2})
-    assert not verdict.passed and "1 of 30" in verdict.reason and "-0.20 dB" in verdict.reason
+GATE_METRICS = {"test_groups": 30.0, "test_groups_passing": 30.0, "test_snr_gain_db": 15.0,
+                "test_min_margin_db_vs_best_classical": 0.4, "baseline_best_classical_test_snr_gain_db": 7.0,
+                "test_held_out_groups": 8.0, "test_held_out_groups_passing": 8.0,
+                "test_held_out_min_snr_gain_db": 0.5, "test_held_out_min_margin_db_vs_best_classical": -0.3}
+
+
+def test_gate_passes_only_when_every_trained_group_beats_and_no_held_out_group_harms():
+    verdict = gate(GATE_METRICS)
+    assert verdict.passed and verdict.score == -15.0 and "30 of 30" in verdict.reason and "8 of 8" in verdict.reason
+    verdict = gate({**GATE_METRICS, "test_groups_passing": 29.0, "test_min_margin_db_vs_best_classical": -0.2})
+    assert not verdict.passed and "29 of 30" in verdict.reason and "-0.20 dB" in verdict.reason
+    verdict = gate({**GATE_METRICS, "test_held_out_groups_passing": 7.0, "test_held_out_min_snr_gain_db": -0.1})
+    assert not verdict.passed and "7 of 8" in verdict.reason and "-0.10 dB" in verdict.reason
+    no_held_out = {k: v for k, v in GATE_METRICS.items() if "held_out" not in k}
+    assert gate(no_held_out).passed and "held-out" not in gate(no_held_out).reason
 
 
 # --- serving --------------------------------------------------------------------------
@@ -232,14 +271,15 @@ def test_serve_denoises_any_length_in_raw_units(data_dir, blocks):
     example = input_example(prepare(data_dir, blocks["signal_denoiser"], "train.signal_denoiser", 0))
     assert example.shape == (3, 150) and example.dtype == np.float32
     out = serve(model, META, example)
-    assert out.shape == example.shape and out.dtype == np.float32
+    assert out["denoised"].shape == example.shape and out["denoised"].dtype == np.float32
+    assert out["noise_sigma"].shape == out["path"].shape == (3,)
     for request in ([[0.1 * i for i in range(40)]] * 2, pd.DataFrame(np.ones((2, 16)))):
-        assert serve(model, META, request).shape == np.shape(request)
+        assert serve(model, META, request)["denoised"].shape == np.shape(request)
 
 
 def test_seed_model_serves_only_its_training_length():
     model = SeedDenoiser().eval()
-    assert serve(model, META, np.zeros((2, 150))).shape == (2, 150)
+    assert serve(model, META, np.zeros((2, 150)))["denoised"].shape == (2, 150)
     with pytest.raises(PayloadError, match="exactly 150 points, got 100"):
         serve(model, META, np.zeros((2, 100)))
 

@@ -5,7 +5,11 @@ import pytest
 from pipeline.data.signals import generate_signals
 from pipeline.tasks.signals import (
     CLASSICAL,
+    Guarded,
+    estimate_noise,
+    fallback_filter,
     group_rows,
+    savgol_trace,
     ls_projection,
     moving_average,
     savitzky_golay,
@@ -94,13 +98,28 @@ def test_group_rows_score_every_family_and_noise_and_bound_only_linear_families(
     noises = [{"kind": "gaussian", "sigma": 0.05}, {"kind": "dropout", "rate": 0.05}]
     val = generate_signals(40, families, noises, seed=1)
     test = generate_signals(40, families, noises, seed=2)
-    rows = group_rows(val, test, test.noisy)  # the identity as the "model"
+    noise = estimate_noise(test.noisy)
+    identity = Guarded(test.noisy, test.noisy, fallback_filter(test.noisy, noise)[0], noise, np.zeros(len(test.noisy), bool))
+    rows = group_rows(val, test, identity)  # the identity as the "model"
     assert [r["group"] for r in rows] == [f"{f}/{n}" for f in families for n in test.noise_names]
     for row in rows:
-        assert row["model"] == 0.0 and row["noisy"] == 0.0
-        assert row["best_classical"] == max(0.0, row["moving_average"], row["savgol"], row["wiener"])
+        assert row["model"] == row["net"] == row["noisy"] == row["fallback_share"] == 0.0 and not row["held_out"]
+        assert row["best_classical"] == max(0.0, row["moving_average"], row["savgol"], row["wiener"],
+                                            row["fallback_filter"])
         assert row["margin_db"] == -row["best_classical"]
         assert (row["ls_bound"] is None) == (row["family"] == "square")
     gaussian_quadratic = rows[2]  # random_quadratic / gaussian 0.05
     assert gaussian_quadratic["ls_bound"] == pytest.approx(17.0, abs=0.8)
     assert 12 < gaussian_quadratic["savgol"] < gaussian_quadratic["ls_bound"]
+
+
+@pytest.mark.parametrize("length", [16, 17, 150])
+def test_savgol_is_scipys_interp_mode_and_its_trace_is_the_linear_maps(length):
+    from scipy.signal import savgol_filter
+
+    noisy = rng.normal(size=(5, length))
+    for window, polyorder in CLASSICAL["savgol"][1](length):
+        expected = savgol_filter(noisy, window, polyorder, axis=-1, mode="interp")
+        np.testing.assert_allclose(savitzky_golay(noisy, window, polyorder), expected, atol=1e-10)
+        matrix = savitzky_golay(np.eye(length), window, polyorder)  # row i: the response to an impulse at i
+        assert savgol_trace(window, polyorder, length) == pytest.approx(np.trace(matrix))

@@ -121,6 +121,24 @@ def test_dropout_zeroes_requested_fraction(rate):
     assert np.all(s.noisy[changed] == 0)
 
 
+@pytest.mark.parametrize("sigma", [0.01, 0.1, 0.3])
+def test_relative_noise_is_sigma_times_each_signals_range(sigma):
+    s = generate_signals(400, ["sine", "steps", "bumps"], [{"kind": "relative", "sigma": sigma}], seed=5)
+    ratio = (s.noisy - s.pure).std(axis=1) / np.ptp(s.pure, axis=1)
+    assert abs(np.median(ratio) / sigma - 1) < 0.03
+
+
+def test_held_out_kinds_come_after_the_families_and_are_not_trainable(tmp_path):
+    s = generate_signals(4, ["sine", "gp"], [SEED_NOISE], held_out=["bumps", "random_walk"], seed=1)
+    assert s.family_names == ("sine", "gp", "bumps", "random_walk") and s.held_out == ("bumps", "random_walk")
+    np.testing.assert_array_equal(s.trainable, np.repeat([True, True, False, False], 4))
+    assert s.take(s.trainable).held_out == s.held_out
+    save_signal_set(tmp_path / "s.npz", s)
+    assert load_signal_set(tmp_path / "s.npz").held_out == s.held_out
+    assert summarize(s)["held_out_kinds"] == ["bumps", "random_walk"]
+    np.testing.assert_array_equal(generate_signals(4, ["sine", "gp"], [SEED_NOISE], seed=1).pure, s.pure[:8])
+
+
 def test_zero_sigma_is_noiseless():
     s = generate_signals(3, ["sawtooth"], [{"kind": "gaussian", "sigma": 0}])
     np.testing.assert_array_equal(s.noisy, s.pure)
@@ -145,6 +163,19 @@ def test_square_takes_two_levels_per_row():
     y = FAMILIES["square"](np.linspace(-0.5, 0.99, 150), np.random.default_rng(0), 200)
     np.testing.assert_array_equal(np.abs(y), np.abs(y[:, :1]) * np.ones_like(y))
     assert np.all(y.max(axis=1) > 0) and np.all(y.min(axis=1) < 0)
+
+
+@pytest.mark.parametrize("kind", ["steps", "piecewise"])
+def test_steps_and_pieces_jump_at_their_breakpoints(kind):
+    steps = np.abs(np.diff(FAMILIES[kind](np.linspace(-0.5, 0.99, 150), np.random.default_rng(0), 200), axis=1))
+    assert np.median(steps.max(1) / np.median(steps, 1)) > 20  # one step between neighbours dwarfs the rest
+
+
+def test_gp_length_scale_sets_smoothness():
+    """Short length scales wiggle more: zero crossings of the centred draws vary over a wide range."""
+    y = FAMILIES["gp"](np.linspace(-0.5, 0.99, 150), np.random.default_rng(0), 500)
+    crossings = np.diff(np.signbit(y - y.mean(1, keepdims=True)), axis=1).sum(1)
+    assert crossings.min() <= 3 and crossings.max() >= 15
 
 
 def test_chirp_frequency_rises():
@@ -180,6 +211,9 @@ BAD_PARAMS = [
     ({"x_start": float("inf")}, "signals.x_start"),
     ({"x_step": 0.0}, "signals.x_step"),
     ({"seed": -1}, "signals.seed"),
+    ({"held_out": ["triangle"]}, "signals.held_out_kinds[0]"),
+    ({"held_out": ["sine"]}, "signals.held_out_kinds[0]"),  # also trained on
+    ({"noises": [{"kind": "relative", "sigma": -0.1}]}, "signals.noises[0].sigma"),
 ]
 
 
@@ -210,13 +244,13 @@ def test_unknown_names_list_the_allowed_values():
     sigma=st.floats(0, 2),
 )
 def test_property_shapes_dtypes_determinism(n, length, seed, families, sigma):
-    noises = [{"kind": "gaussian", "sigma": sigma}, {"kind": "dropout", "rate": 0.5}]
+    noises = [{"kind": "gaussian", "sigma": sigma}, {"kind": "dropout", "rate": 0.5}, {"kind": "relative", "sigma": sigma}]
     a = generate_signals(n, families, noises, length=length, seed=seed)
-    total = n * len(families) * 2
+    total = n * len(families) * 3
     assert a.x.shape == (length,) and a.pure.shape == a.noisy.shape == (total, length)
     assert a.pure.dtype == a.noisy.dtype == np.float32
     assert np.all(np.isfinite(a.noisy))
-    np.testing.assert_array_equal(np.bincount(a.family), np.full(len(families), n * 2))
+    np.testing.assert_array_equal(np.bincount(a.family), np.full(len(families), n * 3))
     assert_same(a, generate_signals(n, families, noises, length=length, seed=seed))
 
 
@@ -243,7 +277,7 @@ def test_load_rejects_missing_and_malformed_files(tmp_path):
     s = generate_signals(2, ["sine"], [SEED_NOISE], length=5)
     arrays = {k: getattr(s, k) for k in ("x", "pure", "noisy", "family", "noise")}
     arrays["pure"] = s.pure.astype(np.float64)
-    np.savez(bad_dtype, **arrays, family_names=["sine"], noise_names=["g"])
+    np.savez(bad_dtype, **arrays, family_names=["sine"], noise_names=["g"], held_out=np.array([], str))
     with pytest.raises(DataError, match="pure is float64"):
         load_signal_set(bad_dtype)
 
@@ -262,7 +296,7 @@ def test_group_index_names_and_take():
 
 def stage_params(**signals_overrides) -> dict:
     signals = {"n_per_family": 4, "n_test_per_family": 3, "test_seed": 8, "length": 32, "x_start": 0.0,
-               "x_step": 0.1, "families": ["sine", "chirp"], "noises": ALL_NOISES[:2]}
+               "x_step": 0.1, "families": ["sine", "chirp"], "held_out_kinds": ["bumps"], "noises": ALL_NOISES[:2]}
     return {"seed": 7, "signals": signals | signals_overrides}
 
 
@@ -274,8 +308,9 @@ def test_stage_writes_a_training_and_a_held_out_test_file(tmp_path, monkeypatch)
     summary = generate(stage_params())
     out = tmp_path / "data/processed/signals"
     train, test = load_signal_set(out / TRAIN_FILE), load_signal_set(out / TEST_FILE)
-    assert (len(train.family), len(test.family)) == (16, 12)
-    assert summary["train"]["n_samples"] == 16 and summary["test"]["n_samples"] == 12
+    assert (len(train.family), len(test.family)) == (24, 18)
+    assert summary["train"]["n_samples"] == 24 and summary["test"]["n_samples"] == 18
+    assert train.held_out == test.held_out == ("bumps",)
     assert set(summary["files"]) == {TRAIN_FILE, TEST_FILE}
     assert json.loads((out / "summary.json").read_text()) == summary
     np.testing.assert_array_equal(train.x, test.x)

@@ -1,0 +1,117 @@
+"""The served denoiser's do-no-harm guard: noise estimate, residual check, classical fallback."""
+import numpy as np
+import pytest
+import torch
+
+from pipeline.data.signals import generate_signals
+from pipeline.tasks.signals import (
+    FALLBACK,
+    MODEL,
+    MinMaxDenoiser,
+    acceptable,
+    estimate_noise,
+    fallback_filter,
+    guarded_denoise,
+    noise_sigma,
+    serve,
+    snr_gain_db,
+)
+
+
+class Answers(MinMaxDenoiser):
+    """A stand-in model that answers with given signals, whatever it is asked (row i of a batch gets
+    answer i modulo their number: the guard also asks about perturbed copies of the batch)."""
+
+    def __init__(self, answer: np.ndarray):
+        super().__init__("raw")
+        self.answer = torch.nn.Parameter(torch.tensor(answer, dtype=torch.float32), requires_grad=False)
+
+    def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.answer[torch.arange(len(noisy)) % len(self.answer)]
+
+
+def noisy_set(kinds, sigma, n=40, seed=0):
+    return generate_signals(n, kinds, [{"kind": "relative", "sigma": sigma}], seed=seed)
+
+
+@pytest.mark.parametrize("sigma", [0.001, 0.05, 1.0, 30.0])
+def test_noise_estimate_is_within_ten_percent_of_sigma_on_white_gaussian_noise(sigma):
+    rng = np.random.default_rng(0)
+    assert noise_sigma(sigma * rng.standard_normal((4, 20_000))) == pytest.approx(np.full(4, sigma), rel=0.1)
+    short = noise_sigma(sigma * rng.standard_normal((400, 150)))  # one 150-point signal: about +-9 %
+    assert abs(np.median(short) / sigma - 1) < 0.1 and np.mean(np.abs(short / sigma - 1) < 0.2) > 0.9
+    smooth = np.sin(np.linspace(0, 6 * np.pi, 20_000)) * 100 * sigma  # smooth content barely moves it
+    assert noise_sigma(smooth + sigma * rng.standard_normal((1, 20_000)))[0] == pytest.approx(sigma, rel=0.1)
+
+
+def test_noise_estimate_separates_white_noise_from_sparse_glitches():
+    rng = np.random.default_rng(1)
+    white = 0.1 * rng.standard_normal((50, 150))
+    glitches = np.where(rng.random(white.shape) < 0.02, 5.0, 0.0)
+    noise = estimate_noise(white + glitches)
+    assert np.median(noise.sigma) == pytest.approx(0.1, rel=0.1)
+    assert np.mean((noise.glitches != 0) == (glitches != 0)) > 0.99  # found where they are
+    assert np.mean(noise.power) == pytest.approx(0.01 + np.mean(glitches**2), rel=0.15)  # misses adjacent pairs
+
+
+def test_guard_keeps_a_good_answer_on_in_family_inputs():
+    """The pure signal as the answer: its residual is the noise, so it passes the harm check (bar
+    chance: a white residual fails the sign test now and then). Where the classical fallback is
+    about as good (a quadratic: Savitzky-Golay of order 2 is near exact), SURE may pick either."""
+    s = noisy_set(["sine", "random_quadratic", "gp"], 0.05, n=150)  # 4 probes x 450 rows: one batch
+    noise = estimate_noise(s.noisy)
+    assert acceptable(s.noisy, s.pure, noise).mean() > 0.98
+    guarded = guarded_denoise(Answers(s.pure), s.noisy)
+    assert snr_gain_db(s.noisy, s.pure, guarded.denoised) > snr_gain_db(s.noisy, s.pure, guarded.classical) + 3
+    for kind in ("sine", "gp"):
+        assert guarded.fallback[s.family == s.family_names.index(kind)].mean() < 0.05
+
+
+def test_guard_falls_back_when_the_model_hallucinates_its_training_family():
+    """Inputs built to fool a model that knows sines: sharp steps and narrow bumps, answered with the
+    sine that fits best. The residual is structured and larger than the noise: the guard takes the
+    classical path, which is never worse than the input."""
+    s = noisy_set(["steps", "bumps", "heavisine"], 0.02)
+    t = np.linspace(0, 1, s.noisy.shape[1])
+    basis = np.stack([np.ones_like(t), np.sin(4 * np.pi * t), np.cos(4 * np.pi * t)], 1)
+    sine_fit = s.noisy @ basis @ np.linalg.pinv(basis)  # least-squares sine: the "training family"
+    assert acceptable(s.noisy, sine_fit, estimate_noise(s.noisy)).mean() < 0.05
+    guarded = guarded_denoise(Answers(sine_fit), s.noisy)
+    assert guarded.fallback.mean() > 0.95
+    assert snr_gain_db(s.noisy, s.pure, sine_fit) < 0 < snr_gain_db(s.noisy, s.pure, guarded.denoised)
+
+
+@pytest.mark.parametrize("kind", ["random_walk", "bumps", "square", "chirp"])
+@pytest.mark.parametrize("sigma", [0.01, 0.3])
+def test_fallback_filter_does_no_harm(kind, sigma):
+    """Except on a Brownian path at 1 % noise: its own increments are larger than the noise at every
+    frequency, so the noise estimate from the signal alone is ~3x too high (README, known misses)."""
+    if (kind, sigma) == ("random_walk", 0.01):
+        pytest.xfail("rough signal taken for noise: undecidable from the input alone")
+    s = noisy_set([kind], sigma, n=100)
+    assert snr_gain_db(s.noisy, s.pure, fallback_filter(s.noisy, estimate_noise(s.noisy))[0]) > -0.5
+
+
+def test_fallback_removes_glitches_that_the_noise_estimate_ignores():
+    s = generate_signals(50, ["sine", "square"], [{"kind": "spikes", "rate": 0.02, "level": 1.0}], seed=3)
+    assert snr_gain_db(s.noisy, s.pure, fallback_filter(s.noisy, estimate_noise(s.noisy))[0]) > 10
+
+
+def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
+    clean = np.repeat([[0.0, 1.0, 0.0, 2.0]], 8, axis=1).astype(np.float32)  # steps: sigma estimate 0
+    assert noise_sigma(clean)[0] == 0 and not acceptable(clean, clean + 0.01, estimate_noise(clean))[0]
+    guarded = guarded_denoise(Answers(clean + 0.01), clean)
+    assert guarded.fallback.all()
+    np.testing.assert_array_equal(guarded.denoised, clean)
+
+
+def test_serve_answers_the_denoised_signals_the_noise_level_and_the_path():
+    s = noisy_set(["sine", "steps"], 0.05, n=2)
+    answer = s.pure.copy()
+    answer[3] = 0  # a bad answer for one signal
+    out = serve(Answers(answer), {"length": 150}, s.noisy)
+    assert set(out) == {"denoised", "noise_sigma", "path"}
+    assert out["denoised"].shape == s.noisy.shape and out["denoised"].dtype == np.float32
+    assert out["noise_sigma"].shape == (4,) and out["noise_sigma"].dtype == np.float32
+    assert list(out["path"]) == [MODEL, MODEL, MODEL, FALLBACK]
+    np.testing.assert_allclose(out["noise_sigma"], 0.05 * np.ptp(s.pure, 1), rtol=0.3)
