@@ -116,6 +116,57 @@ def bench_training(batches: int = 30) -> list[dict]:
     return rows
 
 
+class _Reached(Exception):
+    """Raised from a per-epoch callback to end training once a target is met."""
+
+
+def bench_convergence(reference: str = "signal_denoiser_seed", model: str = "signal_denoiser") -> dict:
+    """Epochs (and seconds) the pipeline's denoiser needs to reach the validation error the
+    notebook's configuration ends with. Both are scored the same way: MSE of the denoised
+    validation signals in raw units (their training losses differ: BCE vs MSE)."""
+    import torch
+
+    from pipeline import paths
+    from pipeline.config import load_params
+    from pipeline.models import get_model
+    from pipeline.tasks import build_model
+    from pipeline.tasks.signals import denoise
+    from pipeline.training import LOSSES, TrainConfig, fit
+
+    torch.set_num_threads(1)  # steadier figures on a shared 2-core machine
+    params = load_params(REPO / "params.yaml")
+    os.chdir(REPO)
+
+    def train(name: str, target: float | None) -> dict:
+        spec, block = get_model(name), params["train"][name]
+        prepared = spec.task().prepare(paths.dataset_dir(spec.dataset), block, f"train.{name}", params["seed"])
+        net = build_model(spec, block, prepared.meta)
+        val = prepared.raw["val"]
+        curve: list[float] = []
+        started = time.perf_counter()
+
+        def score(row: dict) -> None:
+            curve.append(float(np.mean((denoise(net, val.noisy) - val.pure) ** 2)))
+            if target is not None and curve[-1] <= target:
+                raise _Reached
+
+        try:
+            fit(net, prepared.train, prepared.val, LOSSES[spec.loss](), TrainConfig.from_params(block, params["seed"]),
+                on_epoch=score, device=torch.device("cpu"))
+        except _Reached:
+            pass
+        reached = target is None or curve[-1] <= target
+        return {"epochs": len(curve) if reached else None, "of_epochs": block["epochs"],
+                "seconds": round(time.perf_counter() - started, 1), "val_mse": min(curve)}
+
+    seed = train(reference, None)
+    ours = train(model, seed["val_mse"])
+    return {"reference": reference, "model": model, "reference_val_mse": seed["val_mse"],
+            "reference_epochs": seed["epochs"], "reference_seconds": seed["seconds"],
+            "epochs_to_reference": ours["epochs"], "seconds_to_reference": ours["seconds"],
+            "model_epochs_configured": ours["of_epochs"]}
+
+
 def bench_repro() -> dict:
     """Full `dvc repro` from a clean copy on default params, then the no-op repro."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "CI": "true"}
@@ -138,7 +189,8 @@ def bench_serve() -> list[dict]:
     return json.loads((RESULTS / "serve.json").read_text())["results"]
 
 
-SECTIONS = {"generator": bench_generator, "training": bench_training, "repro": bench_repro, "serve": bench_serve}
+SECTIONS = {"generator": bench_generator, "training": bench_training, "convergence": bench_convergence,
+            "repro": bench_repro, "serve": bench_serve}
 
 
 def markdown(results: dict) -> str:
@@ -154,6 +206,13 @@ def markdown(results: dict) -> str:
         lines += ["| model | batch | samples/s (CPU) | data loading share |", "| --- | --- | --- | --- |"]
         lines += [f"| {r['model']} | {r['batch_size']} | {r['samples_per_s']} | {r['data_loading_share']:.1%} |"
                   for r in results["training"]] + [""]
+    if results.get("convergence"):
+        c = results["convergence"]
+        reached = (f"in {c['epochs_to_reference']} of its {c['model_epochs_configured']} epochs "
+                   f"({c['seconds_to_reference']} s)" if c["epochs_to_reference"] else "not within its epochs")
+        lines += [f"Convergence: the notebook's configuration (`{c['reference']}`) ends at validation MSE "
+                  f"{c['reference_val_mse']:.3g} after {c['reference_epochs']} epochs ({c['reference_seconds']} s); "
+                  f"`{c['model']}` reaches it {reached}.", ""]
     if results.get("repro"):
         r = results["repro"]
         lines += [f"`dvc repro` from clean: {r['full_repro_s']} s; no-op `dvc repro`: {r['noop_repro_s']} s.", ""]

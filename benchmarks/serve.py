@@ -64,6 +64,17 @@ def start_server(model: str, port: int, workers: int) -> subprocess.Popen:
     raise RuntimeError(f"server for {model} not ready in 120 s")
 
 
+def run_threads(target, args_per_thread: list[tuple]) -> float:
+    """Run `target` once per argument tuple, each in its own thread; returns wall seconds."""
+    threads = [threading.Thread(target=target, args=args) for args in args_per_thread]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
 def load(url: str, body: dict, clients: int, total: int) -> dict:
     """`total` requests split over `clients` threads, each with its own connection."""
     latencies: list[float] = []
@@ -87,13 +98,7 @@ def load(url: str, body: dict, clients: int, total: int) -> dict:
                 latencies.append(elapsed)
                 errors += not ok
 
-    threads = [threading.Thread(target=client, args=(total // clients,)) for _ in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(client, [(total // clients,)] * clients)
     ms = sorted(x * 1000 for x in latencies)
     return {
         "clients": clients,

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import REPO, free_port, serving_example, start_server  # noqa: E402
+from serve import REPO, free_port, run_threads, serving_example, start_server  # noqa: E402
 
 from pipeline.serve import resolve_model_uri  # noqa: E402
 
@@ -130,13 +130,7 @@ def soak(url: str, mix: list, total: int, clients: int, pgid: int) -> dict:
                 if n % max(1, total // MEMORY_SAMPLES) == 0:
                     memory.append((n, round(group_rss_mb(pgid), 1)))
 
-    threads = [threading.Thread(target=client, args=(w,)) for w in range(clients)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(client, [(w,) for w in range(clients)])
     return {"requests": sum(c["sent"] for c in counts.values()), "seconds": round(wall, 1),
             "unexpected": sum(c["unexpected"] for c in counts.values()), "by_payload": counts,
             "unexpected_examples": examples_of_unexpected, "rss_mb_by_request": memory}
