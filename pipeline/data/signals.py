@@ -351,9 +351,9 @@ def _check_real(key: str, value, rule: Callable[[float], bool], allowed: str) ->
         _fail(key, f"must be {allowed}, got {value!r}")
 
 
-def _check_list(key: str, values, what: str) -> None:
-    if not isinstance(values, (list, tuple)) or not 0 < len(values) <= 127:  # labels are int8
-        _fail(key, f"must be a list of 1 to 127 {what}")
+def _check_list(key: str, values, what: str, minimum: int = 1) -> None:
+    if not isinstance(values, (list, tuple)) or not minimum <= len(values) <= 127:  # labels are int8
+        _fail(key, f"must be a list of {minimum} to 127 {what}")
 
 
 def _check_distinct(key: str, names: list[str], what: str) -> None:
@@ -363,8 +363,7 @@ def _check_distinct(key: str, names: list[str], what: str) -> None:
 
 
 def _check_families(families, key: str = "signals.families", minimum: int = 1) -> None:
-    if not isinstance(families, (list, tuple)) or not minimum <= len(families) <= 127:  # labels are int8
-        _fail(key, f"must be a list of {minimum} to 127 family names")
+    _check_list(key, families, "family names", minimum)
     for i, name in enumerate(families):
         if not isinstance(name, str) or name not in FAMILIES:
             _fail(f"{key}[{i}]", f"unknown family {name!r}; allowed: {', '.join(FAMILIES)}")

@@ -418,6 +418,14 @@ GUARD_SURE_Z = 2.0  # fall back when the model's SURE exceeds the fallback's by 
 MODEL, FALLBACK = "model", "fallback"  # the path an answer took
 
 
+def _residual_off_glitches(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
+    """(N, L) residual input - output, zero at the input's glitches, and (N,) its mean power over
+    the points left."""
+    kept = noise.glitches == 0
+    residual = np.where(kept, np.asarray(noisy, np.float64) - denoised, 0.0)
+    return residual, np.sum(np.square(residual), -1) / np.maximum(kept.sum(-1), 1)
+
+
 def acceptable(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> np.ndarray:
     """Per signal: does the residual (input - output) look like the noise the input carries?
     Away from the input's glitches (which a good output removes), the residual's mean power is the
@@ -425,9 +433,8 @@ def acceptable(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> np.ndar
     must stay below GUARD_MAX_ERROR x the input's noise power. Where white noise carries most of
     the noise power, the residual must also look white: neighbours of the same sign no more often
     than GUARD_MAX_SAME_SIGN (a sign test, blind to the size of the few glitches an estimate misses)."""
-    kept = noise.glitches == 0
-    residual = np.where(kept, np.asarray(noisy, np.float64) - denoised, 0.0)
-    error = np.sum(np.square(residual), -1) / np.maximum(kept.sum(-1), 1) - np.square(noise.sigma)
+    residual, mean_square = _residual_off_glitches(noisy, denoised, noise)
+    error = mean_square - np.square(noise.sigma)
     same_sign = np.mean(residual[:, 1:] * residual[:, :-1] > 0, -1)
     return (error <= GUARD_MAX_ERROR * noise.power) & (~noise.white | (same_sign <= GUARD_MAX_SAME_SIGN))
 
@@ -445,11 +452,8 @@ def sure(noisy: np.ndarray, denoised: np.ndarray, noise: Noise, divergence: np.n
     """Stein's unbiased estimate of an output's mean squared error per point under white noise of
     sigma, away from the input's glitches: mean(r^2) - sigma^2 + 2 sigma^2 divergence / length,
     r = input - output; `divergence` is the trace of the output's derivative by the input."""
-    kept = noise.glitches == 0
-    residual = np.where(kept, np.asarray(noisy, np.float64) - denoised, 0.0)
-    variance = np.square(noise.sigma)
-    mean_square = np.sum(np.square(residual), -1) / np.maximum(kept.sum(-1), 1)
-    return mean_square + variance * (2 * divergence / noisy.shape[-1] - 1)
+    _, mean_square = _residual_off_glitches(noisy, denoised, noise)
+    return mean_square + np.square(noise.sigma) * (2 * divergence / noisy.shape[-1] - 1)
 
 
 def fallback_filter(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
@@ -565,14 +569,14 @@ def _passes(row: dict) -> bool:
     return row["margin_db"] > 0
 
 
-def summary_rows(rows: list[dict], by: str) -> list[dict]:
-    """Mean gains per `by` ("noise" or "family"), over trained and held-out kinds apart."""
+def summary_rows(rows: list[dict], by: str | None) -> list[dict]:
+    """Mean gains per `by` ("noise" or "family"; None: all groups), over trained and held-out kinds apart."""
     out = []
-    for value in dict.fromkeys(r[by] for r in rows):
+    for value in dict.fromkeys(r[by] if by else None for r in rows):
         for held_out in (False, True):
-            part = [r for r in rows if r[by] == value and r["held_out"] == held_out]
+            part = [r for r in rows if (not by or r[by] == value) and r["held_out"] == held_out]
             if part:
-                out.append({by: value, "kinds": "held_out" if held_out else "trained",
+                out.append({**({by: value} if by else {}), "kinds": "held_out" if held_out else "trained",
                             **{k: float(np.mean([r[k] for r in part])) for k in SUMMARIES},
                             "min_margin_db": min(r["margin_db"] for r in part),
                             "groups_passing": sum(map(_passes, part)), "groups": len(part)})
@@ -597,19 +601,17 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
         prefix = "" if row["kinds"] == "trained" else "held_out_"
         metrics[f"test_{prefix}snr_gain_db_noise_{row['noise']}"] = row["model"]
         metrics[f"baseline_best_classical_test_{prefix}snr_gain_db_noise_{row['noise']}"] = row["best_classical"]
-    for part, held_out in (("", False), ("held_out_", True)):
-        chosen = [r for r in rows if r["held_out"] == held_out]
-        if not chosen:
-            continue
-        mean = {key: float(np.mean([r[key] for r in chosen])) for key in SUMMARIES}
-        metrics[f"test_{part}snr_gain_db"] = mean["model"]
-        metrics[f"test_{part}net_snr_gain_db"] = mean["net"]
-        metrics[f"baseline_best_classical_test_{part}snr_gain_db"] = mean["best_classical"]
-        metrics[f"test_{part}min_snr_gain_db"] = min(r["model"] for r in chosen)
-        metrics[f"test_{part}min_margin_db_vs_best_classical"] = min(r["margin_db"] for r in chosen)
-        metrics[f"test_{part}fallback_share"] = mean["fallback_share"]
-        metrics[f"test_{part}groups_passing"] = float(sum(map(_passes, chosen)))
-        metrics[f"test_{part}groups"] = float(len(chosen))
+    for summary in summary_rows(rows, None):
+        held_out = summary["kinds"] == "held_out"
+        part = "held_out_" if held_out else ""
+        metrics[f"test_{part}snr_gain_db"] = summary["model"]
+        metrics[f"test_{part}net_snr_gain_db"] = summary["net"]
+        metrics[f"baseline_best_classical_test_{part}snr_gain_db"] = summary["best_classical"]
+        metrics[f"test_{part}min_snr_gain_db"] = min(r["model"] for r in rows if r["held_out"] == held_out)
+        metrics[f"test_{part}min_margin_db_vs_best_classical"] = summary["min_margin_db"]
+        metrics[f"test_{part}fallback_share"] = summary["fallback_share"]
+        metrics[f"test_{part}groups_passing"] = float(summary["groups_passing"])
+        metrics[f"test_{part}groups"] = float(summary["groups"])
     for name in CLASSICAL:
         metrics[f"baseline_{name}_test_snr_gain_db"] = float(np.mean([r[name] for r in rows if not r["held_out"]]))
     metrics["test_signals"] = float(len(test.noisy))
