@@ -18,6 +18,8 @@ from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
 
+TIMINGS = ("train_seconds", "samples_per_s", "data_loading_share")  # the train metrics that vary run to run
+
 
 def _init_distributed() -> int:
     """Join torchrun's process group when launched by it; returns this process's rank."""
@@ -63,16 +65,19 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
         mlflow.log_params({**tracking.flatten(block), "seed": params["seed"]})
 
         def log_epoch(row: dict) -> None:
-            mlflow.log_metrics({"train_loss": row["train_loss"], "val_loss": row["val_loss"]}, step=row["epoch"])
+            mlflow.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "seconds")}, step=row["epoch"])
 
+        task_metrics = getattr(spec.task(), "epoch_metrics", None)
         result = fit(model, prepared.train, prepared.val, LOSSES[spec.loss](), config, on_epoch=log_epoch,
-                     device=device)
+                     device=device, epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)))
         metrics = {
             "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss,
             "epochs_run": len(result.history),
-            "train_seconds": round(result.seconds, 2),
             "n_parameters": count_parameters(model),
+            "train_seconds": round(result.seconds, 2),
+            "samples_per_s": round(result.samples_per_s, 1),
+            "data_loading_share": round(result.data_loading_share, 4),
         }
         mlflow.log_metrics({f"fit_{k}": float(v) for k, v in metrics.items()})
         meta = {**prepared.meta, "model": spec.name, "params": block}

@@ -63,11 +63,13 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    history: list[dict] = field(default_factory=list)  # one {"epoch", "train_loss", "val_loss"} per epoch
+    history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, val_loss, seconds so far
     best_epoch: int = 0
     best_val_loss: float = float("inf")
     seconds: float = 0.0
     stopped_early: bool = False
+    samples_per_s: float = 0.0  # training samples per second of the training passes (validation excluded)
+    data_loading_share: float = 0.0  # of the training passes' time, the share spent making batches
 
 
 def batches(data: TensorDataset, batch_size: int, generator: torch.Generator | None = None):
@@ -91,8 +93,16 @@ def to_device(data: TensorDataset, device: torch.device) -> TensorDataset:
     return TensorDataset(*(t.to(device) for t in data.tensors))
 
 
-def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> float:
-    """Mean loss over the batches; trains when an optimizer is given.
+@dataclass
+class _Pass:
+    loss: float  # mean over the samples
+    samples: int
+    seconds: float
+    loading_seconds: float  # of `seconds`, waiting for the next batch
+
+
+def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> _Pass:
+    """One pass over the batches; trains when an optimizer is given.
 
     Under DistributedDataParallel each rank trains on its share (rank::world) of every
     batch; its loss is weighted by that share so that DDP's gradient average equals the
@@ -102,9 +112,16 @@ def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> float:
     rank, world = rank_and_world() if training else (0, 1)
     model.train(training)
     constrain = getattr(getattr(model, "module", model), "constrain_", None)  # optional weight constraint
-    total, count = torch.zeros((), dtype=torch.float64), 0
+    total, count, loading = torch.zeros((), dtype=torch.float64), 0, 0.0
+    started = time.perf_counter()
     with torch.set_grad_enabled(training):
-        for inputs, targets in batch_iter:
+        while True:
+            fetch = time.perf_counter()
+            batch = next(batch_iter, None)
+            loading += time.perf_counter() - fetch
+            if batch is None:
+                break
+            inputs, targets = batch
             if world > 1:
                 if len(inputs) < world:  # too small to give every rank a share: skipped by all ranks
                     continue
@@ -125,7 +142,7 @@ def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> float:
         totals = torch.tensor([total.item(), float(count)], dtype=torch.float64)
         dist.all_reduce(totals)
         total, count = totals[0], int(totals[1].item())
-    return float(total) / count
+    return _Pass(float(total) / count, count, time.perf_counter() - started, loading)
 
 
 def fit(
@@ -136,8 +153,10 @@ def fit(
     config: TrainConfig,
     on_epoch: Callable[[dict], None] | None = None,
     device: torch.device | None = None,
+    epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> FitResult:
     """Train with Adam; keep the weights of the best validation epoch and load them back.
+    `epoch_metrics(model)` adds figures of the task's own to each epoch's row (see pipeline.tasks).
 
     Early stopping ends training after `patience` epochs without a new best val loss.
     """
@@ -159,13 +178,19 @@ def fit(
     result = FitResult()
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     started = time.perf_counter()
+    trained_samples = training_seconds = loading_seconds = 0.0
     bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=rank > 0 or not show_progress())
     for epoch in bar:
-        train_loss = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), loss_fn, device, optimizer)
-        val_loss = _run_epoch(model, batches(val_set, val_batch), loss_fn, device)  # every rank: same decision
+        train_pass = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), loss_fn, device, optimizer)
+        val_loss = _run_epoch(model, batches(val_set, val_batch), loss_fn, device).loss  # every rank: same decision
+        train_loss = train_pass.loss
         if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
             raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}
+        trained_samples += train_pass.samples
+        training_seconds += train_pass.seconds
+        loading_seconds += train_pass.loading_seconds
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+               "seconds": round(time.perf_counter() - started, 3), **(epoch_metrics(model) if epoch_metrics else {})}
         result.history.append(row)
         if on_epoch:
             on_epoch(row)
@@ -177,6 +202,8 @@ def fit(
             result.stopped_early = True
             break
     result.seconds = time.perf_counter() - started
+    result.samples_per_s = trained_samples / training_seconds
+    result.data_loading_share = loading_seconds / training_seconds
     model.load_state_dict(best_state)
     model.eval()
     return result

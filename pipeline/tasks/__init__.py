@@ -11,6 +11,9 @@ A task module, `pipeline/tasks/<dataset>.py`, defines:
 - ``serve(model, meta, request)``: a raw-units request -> answer in user units; raises
   PayloadError on a malformed request (served through `pipeline.serving.PipelineModel`).
 - ``input_example(prepared)``: a raw-units request for the model signature.
+
+Optional: ``epoch_metrics(model, prepared) -> dict[str, float]``, validation figures logged each
+epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not).
 """
 from __future__ import annotations
 

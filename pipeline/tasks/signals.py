@@ -28,6 +28,7 @@ score the guarded model on kinds of signal it has not seen.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -354,6 +355,13 @@ def denoise(model: MinMaxDenoiser, noisy: np.ndarray, batch_size: int = 2048) ->
     return torch.cat(parts).cpu().numpy()
 
 
+def epoch_metrics(model: MinMaxDenoiser, prepared: Prepared) -> dict[str, float]:
+    """Per epoch: the validation MSE in the signals' own units, one scale for both denoisers (the
+    seed's BCE on [0, 1]-scaled targets and the improved model's MSE are not comparable)."""
+    val = prepared.raw["val"]
+    return {"val_mse_raw": float(np.mean(np.square(denoise(model, val.noisy) - val.pure, dtype=np.float64)))}
+
+
 # --- SNR gain and classical baselines -------------------------------------------------
 
 
@@ -368,14 +376,22 @@ def moving_average(noisy: np.ndarray, window: int) -> np.ndarray:
     return uniform_filter1d(noisy, window, axis=-1, mode="nearest")
 
 
+@lru_cache(maxsize=None)
+def _savgol_operator(window: int, polyorder: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the interior coefficients, the least-squares polynomial projection over one window), cached:
+    the guard's fallback tries every (window, order) on every request."""
+    q, _ = np.linalg.qr(np.vander(np.arange(window) - window // 2, polyorder + 1))
+    return savgol_coeffs(window, polyorder, use="dot"), q @ q.T
+
+
 def savitzky_golay(noisy: np.ndarray, window: int, polyorder: int) -> np.ndarray:
     """scipy's savgol_filter(mode="interp") along the last axis, as one correlation inside and one
     small projection at each end (scipy refits the end polynomials with a solver per call, which
     made it the slowest part of the evaluation); window <= length."""
     noisy = np.asarray(noisy, np.float64)
-    out = correlate1d(noisy, savgol_coeffs(window, polyorder, use="dot"), axis=-1)
-    q, _ = np.linalg.qr(np.vander(np.arange(window), polyorder + 1))
-    ends, half = q @ q.T, window // 2  # least-squares polynomial fit over the first/last window
+    coefficients, ends = _savgol_operator(window, polyorder)
+    out = correlate1d(noisy, coefficients, axis=-1)
+    half = window // 2  # the ends: a least-squares polynomial fit over the first/last window
     out[..., :half] = noisy[..., :window] @ ends[:half].T
     out[..., out.shape[-1] - half:] = noisy[..., -window:] @ ends[window - half:].T
     return out
@@ -443,8 +459,7 @@ def savgol_trace(window: int, polyorder: int, length: int) -> float:
     """Trace of the linear map savitzky_golay(., window, polyorder) on `length` points: the
     projection's leverage at the window's centre inside, at the edge points near the edges
     (scipy's `interp` mode fits one polynomial to each end window)."""
-    q, _ = np.linalg.qr(np.vander(np.arange(window) - window // 2, polyorder + 1))
-    leverage, half = (q * q).sum(1), window // 2
+    leverage, half = np.diag(_savgol_operator(window, polyorder)[1]), window // 2
     return float((length - 2 * half) * leverage[half] + 2 * leverage[:half].sum())
 
 
@@ -484,7 +499,9 @@ class Guarded:
         return np.where(self.fallback, FALLBACK, MODEL)
 
 
-DIVERGENCE_PROBES = 4  # Gaussian probes averaged per signal (one batched forward pass)
+# Gaussian probes averaged per signal (one batched forward pass). Going from 4 to 2 moved the test
+# groups' gains by -0.02 dB on average (at most 0.27 dB) and saved a third of the evaluation.
+DIVERGENCE_PROBES = 2
 
 
 def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: np.ndarray) -> np.ndarray:
@@ -708,6 +725,7 @@ def _examples_figure(test: SignalSet, denoised: np.ndarray, rows: list[dict]):
         ax.plot(test.x, denoised[row], color="tab:blue", linewidth=1, label="model")
         ax.set_title(f"{family} / {noise}", fontsize=7)
         ax.tick_params(labelsize=6)
+        ax.set_yticks([])  # the shapes matter here, not the units; 98 axes of tick labels took seconds to draw
     axes[0, 0].legend(fontsize=6)
     fig.subplots_adjust(hspace=0.5, wspace=0.25)
     return fig

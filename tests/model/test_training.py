@@ -53,6 +53,26 @@ def test_same_seed_same_losses_other_seed_differs():
     assert run(7) != run(8)
 
 
+def test_history_carries_time_task_metrics_and_the_throughput():
+    data = tiny_data(64)
+    model = StockRNN(3, 30, 8, 2, 16)
+    calls = []
+
+    def epoch_metrics(m):
+        calls.append(m is model)
+        return {"val_abs_error": float((m(data.tensors[0]) - data.tensors[1]).abs().mean())}
+
+    result = fit(model, data, data, loss_fn, TrainConfig(epochs=3, batch_size=16, lr=1e-3, patience=0, seed=0),
+                 device=torch.device("cpu"), epoch_metrics=epoch_metrics)
+    assert calls == [True] * 3
+    assert [set(row) for row in result.history] == [{"epoch", "train_loss", "val_loss", "seconds",
+                                                     "val_abs_error"}] * 3
+    seconds = [row["seconds"] for row in result.history]
+    assert seconds == sorted(seconds) and seconds[-1] <= result.seconds
+    assert result.samples_per_s > 3 * 64 / result.seconds  # training passes only: faster than the whole fit
+    assert 0 < result.data_loading_share < 1
+
+
 def test_early_stopping_keeps_the_best_epoch_weights():
     train, val = tiny_data(64), tiny_data(64, seed=5)  # val unrelated to train: val loss stops improving
     model = StockRNN(3, 30, 16, 2, 64)
