@@ -40,14 +40,14 @@ def seed_notebook_loop(n: int, rng: np.random.Generator) -> tuple[list, list]:
 
 
 def generate(variant: str) -> dict:
-    """One generator run in this process: its seconds and the peak RSS it added (ru_maxrss is the
-    process's high-water mark, so the figure is clean only in a fresh process: see bench_generator)."""
-    import resource
-
+    """One generator run in this process: its seconds and the peak RSS it added (Linux's VmHWM, the
+    process's high-water mark, so the figure is clean only in a fresh process: see bench_generator;
+    ru_maxrss would not do: a child starts with its parent's)."""
     from pipeline.data.signals import generate_signals, save_signal_set
 
     def peak_kb() -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        status = Path("/proc/self/status").read_text()
+        return int(status.split("VmHWM:")[1].split()[0])
 
     before, started = peak_kb(), time.perf_counter()
     if variant == "notebook":
