@@ -2,6 +2,7 @@
 MLflow store it creates, and the real `mlflow models serve` answering over loopback."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -15,10 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.models import MODELS
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-MNIST_MODELS = ["mnist_dense_ae", "mnist_conv_ae", "mnist_denoising_ae", "mnist_lstm_ae"]
 
 
 def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -27,13 +29,11 @@ def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.
     return result
 
 
-# The `env` and `project` fixtures (the tiny `dvc repro` in a temp copy) live in conftest.py:
+# The `env` and `project` fixtures (the tiny `dvc repro` in a temp copy) live in tests/conftest.py:
 # built once per session, shared with test_screenshots.py.
 
 
 def test_repro_builds_every_output_and_records_the_run(project):
-    from pipeline.models import MODELS
-
     for out in ["data/processed/stock/prices.npz", "data/processed/lotto/draws.npz", "data/processed/mnist/mnist.npz",
                 "data/processed/signals/summary.json", "plots/stock_rnn/predictions.csv",
                 "plots/stock_rnn/predictions.png", "reports/registry.json", "reports/summary.md"]:
@@ -122,8 +122,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# A script run in a FRESH process in the project: the registered model loaded through
-# MLflow, and the same checkpoint the way evaluate loads it, answer the stored example.
+# A script run in a FRESH process in the project: for each registered model named, the model
+# loaded through MLflow, and the same checkpoint the way evaluate loads it, answer the stored example.
 FRESH_PREDICT = """
 import io, json, sys
 import mlflow
@@ -135,23 +135,24 @@ from pipeline.evaluate import load_trained
 from pipeline.models import MODELS
 from pipeline.serve import resolve_model_uri
 
-name = sys.argv[1]
-spec = next(s for s in MODELS.values() if s.registered_name == name)
-uri, alias = resolve_model_uri(name)
 mlflow = tracking.mlflow()
-local = mlflow.artifacts.download_artifacts(uri)
-example = Model.load(local).load_input_example(local)
-prepared, model = load_trained(spec, load_params())
-out = {}
-for label, prediction in [
-    ("registry", mlflow.pyfunc.load_model(uri).predict(example)),
-    ("checkpoint", spec.task().serve(model, prepared.meta, example)),
-]:
-    buffer = io.StringIO()
-    predictions_to_json(prediction, buffer)
-    out[label] = json.loads(buffer.getvalue())
-out["serving_example"] = json.loads(open(f"{local}/serving_input_example.json").read())
-print(json.dumps(out))
+answers = {}
+for name in sys.argv[1:]:
+    spec = next(s for s in MODELS.values() if s.registered_name == name)
+    uri, alias = resolve_model_uri(name)
+    local = mlflow.artifacts.download_artifacts(uri)
+    example = Model.load(local).load_input_example(local)
+    prepared, model = load_trained(spec, load_params())
+    out = answers[name] = {}
+    for label, prediction in [
+        ("registry", mlflow.pyfunc.load_model(uri).predict(example)),
+        ("checkpoint", spec.task().serve(model, prepared.meta, example)),
+    ]:
+        buffer = io.StringIO()
+        predictions_to_json(prediction, buffer)
+        out[label] = json.loads(buffer.getvalue())
+    out["serving_example"] = json.loads(open(f"{local}/serving_input_example.json").read())
+print(json.dumps(answers))
 """
 
 
@@ -215,37 +216,53 @@ BAD_PAYLOADS = {
     "lotto-rnn": lotto_bad_payloads,
     "signal-denoiser-seed": signal_bad_payloads,
     "signal-denoiser": signal_bad_payloads,
-    **{m.replace("_", "-"): mnist_bad_payloads for m in MNIST_MODELS},
+    **{spec.registered_name: mnist_bad_payloads for spec in MODELS.values() if spec.dataset == "mnist"},
 }
 
 
-@pytest.fixture(scope="module", params=sorted(BAD_PAYLOADS))
-def served(request, project, env):
-    """(model name, server URL, fresh-process predictions) for each registered model."""
+@pytest.fixture(scope="module")
+def servers(project, env, tmp_path_factory):
+    """{model name: (server URL, fresh-process predictions)} for every registered model: one server
+    process per model, all starting at once while a single fresh process predicts with every model."""
     import requests
 
-    name = request.param
-    fresh = json.loads(run([sys.executable, "-c", FRESH_PREDICT, name], project, env).stdout.strip().splitlines()[-1])
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.serve", name, "--port", str(port)], cwd=project,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("servers")  # files, not pipes: a full pipe would stall a server
+    started = {}
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"model server for {name} did not answer /ping within 120 s")
-        yield name, url, fresh
+        for name in sorted(BAD_PAYLOADS):
+            port = free_port()
+            with (logs / f"{name}.log").open("w") as log:
+                started[name] = subprocess.Popen(
+                    [sys.executable, "-m", "pipeline.serve", name, "--port", str(port)], cwd=project, env=env,
+                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                ), f"http://127.0.0.1:{port}"
+        fresh = run([sys.executable, "-c", FRESH_PREDICT, *started], project, env).stdout.strip().splitlines()[-1]
+        waiting = dict(started)
+        deadline = time.time() + 300
+        while waiting and time.time() < deadline:
+            for name, (proc, url) in list(waiting.items()):
+                assert proc.poll() is None, (logs / f"{name}.log").read_text()[-3000:]
+                try:
+                    if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                        del waiting[name]
+                except (requests.ConnectionError, requests.Timeout):
+                    pass
+            time.sleep(0.5)
+        if waiting:
+            pytest.fail(f"model servers for {', '.join(waiting)} did not answer /ping within 300 s")
+        yield {name: (url, json.loads(fresh)[name]) for name, (_, url) in started.items()}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        for proc, _ in started.values():
+            with contextlib.suppress(ProcessLookupError):  # a server that died took its group with it
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc, _ in started.values():
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(params=sorted(BAD_PAYLOADS))
+def served(request, servers):
+    """(model name, server URL, fresh-process predictions) for each registered model."""
+    return request.param, *servers[request.param]
 
 
 def test_registry_model_in_a_fresh_process_matches_the_checkpoint(served):
