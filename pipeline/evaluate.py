@@ -4,8 +4,6 @@ Writes metrics/eval/<model>.json and plots/<model>/, and logs both to the traini
 """
 from __future__ import annotations
 
-import json
-
 from . import paths
 from .cli import main_wrapper, stage_parser
 from .config import load_params, model_params
@@ -29,6 +27,7 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
     from . import tracking
     from .plots import write_figure, write_table
 
+    run_id = tracking.recorded_run(spec.name)["run_id"]  # before any output is written
     prepared, model = load_trained(spec, params)
     evaluation = spec.task().evaluate(model, prepared, model_params(params, spec.name))
     out_dir = paths.eval_plots_dir(spec.name)
@@ -39,7 +38,6 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
     write_json(paths.eval_metrics(spec.name), evaluation.metrics)
 
     mlflow = tracking.mlflow()
-    run_id = json.loads(paths.run_record(spec.name).read_text())["run_id"]
     with mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(evaluation.metrics)
         mlflow.set_tags(evaluation.notes)
@@ -56,8 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("model", help="a key under `train:` in params.yaml")
     args = parser.parse_args(argv)
     result = evaluate(get_model(args.model, "model"), load_params(args.params))
-    print(f"evaluate {args.model}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                             for k, v in result.items()))
+    # the verdict, not every figure: the denoisers have hundreds (all in the metrics file and MLflow)
+    print(f"evaluate {args.model}: {result['verdict']} ({sum(isinstance(v, float) for v in result.values())} "
+          f"metrics in {paths.eval_metrics(args.model)})")
 
 
 if __name__ == "__main__":

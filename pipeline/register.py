@@ -91,7 +91,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
 
     mlflow = tracking.mlflow()
     client = mlflow.MlflowClient()
-    record = json.loads(paths.run_record(spec.name).read_text())
+    record = tracking.recorded_run(spec.name)
     metrics = json.loads(paths.eval_metrics(spec.name).read_text())
     task = spec.task()
     verdict = task.gate(metrics)

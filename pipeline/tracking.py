@@ -67,6 +67,22 @@ def ensure_experiment(name: str, description: str) -> str:
     return client.create_experiment(name, artifact_location=location, tags={"mlflow.note.content": description})
 
 
+def recorded_run(model: str) -> dict:
+    """models/<model>/mlflow_run.json (the run train@<model> logged to), checked against the current
+    tracking store: evaluate and register log into that run."""
+    from . import paths
+    from .errors import PipelineError
+
+    path = paths.run_record(model)
+    record = json.loads(path.read_text())
+    try:
+        mlflow().get_run(record["run_id"])
+    except Exception:  # MlflowException: imported lazily with mlflow
+        raise PipelineError(f"{path}: run {record['run_id']} is not in the tracking store "
+                            f"{display_uri(tracking_uri())}; retrain to log a new one: dvc repro -f train@{model}") from None
+    return record
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
