@@ -70,6 +70,8 @@ def ensure_experiment(name: str, description: str) -> str:
 def recorded_run(model: str) -> dict:
     """models/<model>/mlflow_run.json (the run train@<model> logged to), checked against the current
     tracking store: evaluate and register log into that run."""
+    from mlflow.exceptions import MlflowException
+
     from . import paths
     from .errors import PipelineError
 
@@ -77,7 +79,9 @@ def recorded_run(model: str) -> dict:
     record = json.loads(path.read_text())
     try:
         mlflow().get_run(record["run_id"])
-    except Exception:  # MlflowException: imported lazily with mlflow
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":  # e.g. a server that is down: its own message
+            raise
         raise PipelineError(f"{path}: run {record['run_id']} is not in the tracking store "
                             f"{display_uri(tracking_uri())}; retrain to log a new one: dvc repro -f train@{model}") from None
     return record

@@ -381,7 +381,10 @@ def _savgol_operator(window: int, polyorder: int) -> tuple[np.ndarray, np.ndarra
     """(the interior coefficients, the least-squares polynomial projection over one window), cached:
     the guard's fallback tries every (window, order) on every request."""
     q, _ = np.linalg.qr(np.vander(np.arange(window) - window // 2, polyorder + 1))
-    return savgol_coeffs(window, polyorder, use="dot"), q @ q.T
+    operator = savgol_coeffs(window, polyorder, use="dot"), q @ q.T
+    for array in operator:
+        array.setflags(write=False)  # shared by every caller through the cache
+    return operator
 
 
 def savitzky_golay(noisy: np.ndarray, window: int, polyorder: int) -> np.ndarray:
