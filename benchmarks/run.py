@@ -27,16 +27,17 @@ RESULTS = REPO / "benchmarks" / "results"
 SEED_SAMPLES, SEED_LENGTH = 100_000, 150
 
 
-def seed_notebook_loop(n: int, rng: np.random.Generator) -> tuple[list, list]:
+def seed_notebook_loop(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The notebook's way, kept here only as the reference: Python loops point by point, each
-    point's noise drawn in the loop (SPEC: "tens of seconds"), float64 x and y per sample."""
+    point's noise drawn in the loop (SPEC: "tens of seconds"), then float64 arrays of x and y
+    for every sample, as the notebook stores them (the same deliverable as the pipeline's)."""
     xs, noisy = [], []
     for _ in range(n):
         x = [i * 0.01 for i in range(-50, 100)]
         y = [v * v + 0.05 * rng.standard_normal() for v in x]
         xs.append(x)
         noisy.append(y)
-    return xs, noisy
+    return np.array(xs), np.array(noisy)
 
 
 def generate(variant: str) -> dict:
@@ -57,7 +58,7 @@ def generate(variant: str) -> dict:
                                       length=SEED_LENGTH, seed=0)
     figures = {"seconds": time.perf_counter() - started, "peak_mb": (peak_kb() - before) / 1024}
     if variant == "notebook":
-        figures["float64_x_and_y_mb"] = (np.asarray(xs).nbytes + np.asarray(ys).nbytes) / 2**20
+        figures["float64_x_and_y_mb"] = (xs.nbytes + ys.nbytes) / 2**20
     else:
         with tempfile.TemporaryDirectory() as tmp:
             save_signal_set(Path(tmp) / "signals.npz", signal_set)
@@ -67,14 +68,17 @@ def generate(variant: str) -> dict:
 
 
 def bench_generator() -> dict:
-    """The notebook's loop and the pipeline's generator, each in a fresh process (clean peak RSS,
-    no allocation tracing slowing the Python loop)."""
+    """The notebook's loop and the pipeline's generator, each run in a fresh process (clean peak
+    RSS, no allocation tracing slowing the Python loop)."""
     def child(variant: str) -> dict:
         out = subprocess.run([sys.executable, __file__, "--generate", variant], check=True, capture_output=True,
                              text=True).stdout
         return json.loads(out.splitlines()[-1])
 
-    notebook, pipeline = child("notebook"), child("pipeline")
+    # The pipeline's ~0.15 s is at the mercy of one scheduling hiccup on a shared machine: the
+    # median of 3 runs. The loop's 10+ s averages its own noise out.
+    notebook = child("notebook")
+    pipeline = sorted((child("pipeline") for _ in range(3)), key=lambda run: run["seconds"])[1]
     return {"generator": {
         "samples": SEED_SAMPLES, "length": SEED_LENGTH,
         "notebook_loop_s": round(notebook["seconds"], 2), "vectorised_s": round(pipeline["seconds"], 3),
@@ -169,8 +173,10 @@ def markdown(results: dict) -> str:
                   f"{c['reference_val_mse']:.3g} after {c['reference_epochs']} epochs ({c['reference_seconds']} s); "
                   f"`{c['model']}` reaches it {reached}.", ""]
     if results.get("serve"):
-        lines += ["| served model | clients | req/s | p50 ms | p99 ms | errors |", "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['model']} | {r['clients']} | {r['req_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |"
+        lines += ["| served model | clients | requests | req/s | p50 ms | p99 ms | errors |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['model']} | {r['clients']} | {r['requests']} | {r['req_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+                  f"{r['errors']} |"
                   for r in results["serve"]] + [""]
     return "\n".join(lines)
 

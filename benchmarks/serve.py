@@ -1,10 +1,11 @@
 """Serving benchmark: start the real model server per registered model, send a bounded load
 over loopback with 1 and 8 concurrent clients, print and write req/s, p50, p99 and errors.
 
-    python benchmarks/serve.py [--models stock-rnn ...] [--requests 400] [--workers 1]
+    python benchmarks/serve.py [--models stock-rnn ...] [--requests 400] [--seconds 5] [--workers 1]
 
-Writes benchmarks/results/serve.json. Each load is bounded by a request count and a time
-limit; only 127.0.0.1 is contacted.
+Writes benchmarks/results/serve.json. Each load ends at its request count or its time limit,
+whichever comes first (a slow model is measured on fewer requests; the count is reported);
+only 127.0.0.1 is contacted.
 """
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from pipeline.models import MODELS  # noqa: E402
 from pipeline.serve import resolve_model_uri  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "serve.json"
-TIME_LIMIT_S = 60
 
 
 def free_port() -> int:
@@ -46,22 +46,43 @@ def serving_example(uri: str) -> dict:
     return json.loads((local / "serving_input_example.json").read_text())
 
 
-def start_server(model: str, port: int, workers: int) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.serve", model, "--port", str(port), "--workers", str(workers)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server for {model} exited with {proc.returncode}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).ok:
-                return proc
-        except requests.ConnectionError:
+def start_servers(models: list[str], workers: int) -> dict[str, tuple[subprocess.Popen, int]]:
+    """One server per model, all started at once (their imports overlap), each on its own port;
+    returns when every one answers /ping. Idle servers take no CPU from the one under load."""
+    started = {}
+    for model in models:
+        port = free_port()
+        started[model] = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.serve", model, "--port", str(port), "--workers", str(workers)],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        ), port
+    waiting, deadline = set(models), time.time() + 300
+    try:
+        while waiting:
+            if time.time() > deadline:
+                raise RuntimeError(f"servers for {', '.join(sorted(waiting))} not ready in 300 s")
+            for model in sorted(waiting):
+                proc, port = started[model]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server for {model} exited with {proc.returncode}")
+                try:
+                    if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).ok:
+                        waiting.discard(model)
+                except requests.ConnectionError:
+                    pass
             time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGTERM)
-    raise RuntimeError(f"server for {model} not ready in 120 s")
+    except BaseException:
+        stop_servers(started)
+        raise
+    return started
+
+
+def stop_servers(started: dict[str, tuple[subprocess.Popen, int]]) -> None:
+    for proc, _ in started.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc, _ in started.values():
+        proc.wait(timeout=30)
 
 
 def run_threads(target, args_per_thread: list[tuple]) -> float:
@@ -75,12 +96,13 @@ def run_threads(target, args_per_thread: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
-def load(url: str, body: dict, clients: int, total: int) -> dict:
-    """`total` requests split over `clients` threads, each with its own connection."""
+def load(url: str, body: dict, clients: int, total: int, seconds: float) -> dict:
+    """`total` requests split over `clients` threads, each with its own connection, for at most
+    `seconds`."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
-    stop_at = time.time() + TIME_LIMIT_S
+    stop_at = time.time() + seconds
 
     def client(n: int) -> None:
         nonlocal errors
@@ -114,26 +136,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=[s.registered_name for s in MODELS.values()])
     parser.add_argument("--requests", type=int, default=400, help="requests per load level")
+    parser.add_argument("--seconds", type=float, default=5, help="time limit per load level")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
 
+    resolved = {model: resolve_model_uri(model) for model in args.models}  # (uri, alias)
+    bodies = {model: serving_example(uri) for model, (uri, _) in resolved.items()}
+    servers = start_servers(args.models, args.workers)
     results = []
-    for model in args.models:
-        uri, alias = resolve_model_uri(model)
-        body = serving_example(uri)
-        port = free_port()
-        proc = start_server(model, port, args.workers)
-        try:
-            url = f"http://127.0.0.1:{port}/invocations"
-            load(url, body, 1, 20)  # warm-up
+    try:
+        for model in args.models:
+            url = f"http://127.0.0.1:{servers[model][1]}/invocations"
+            load(url, bodies[model], 1, 20, args.seconds)  # warm-up
             for clients in (1, 8):
-                row = {"model": model, "alias": alias, "workers": args.workers, **load(url, body, clients, args.requests)}
+                row = {"model": model, "alias": resolved[model][1], "workers": args.workers,
+                       **load(url, bodies[model], clients, args.requests, args.seconds)}
                 results.append(row)
                 print(f"{model:<22} clients={clients} {row['req_per_s']:>7} req/s  p50 {row['p50_ms']:>6} ms  "
-                      f"p99 {row['p99_ms']:>6} ms  errors {row['errors']}")
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+                      f"p99 {row['p99_ms']:>6} ms  errors {row['errors']}  ({row['requests']} requests)")
+    finally:
+        stop_servers(servers)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",

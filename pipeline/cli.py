@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -27,6 +28,10 @@ def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str
         except PipelineError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
+        # Every output is written and closed by now. Freezing the objects lets the interpreter
+        # skip its final garbage collection of torch's and mlflow's object graph, which took
+        # 1-2.5 s of every stage's exit (measured); atexit handlers still run.
+        gc.freeze()
 
     return entry
 

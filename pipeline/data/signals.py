@@ -51,7 +51,9 @@ import hashlib
 import inspect
 import math
 import numbers
+import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NoReturn
@@ -397,11 +399,18 @@ def _name_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
 
 
-def _child_rng(seed: int, family: str, noise: str) -> np.random.Generator:
+# Rows per independently seeded chunk of a block. Fixed (not derived from the thread count),
+# so the same params give the same draws on any machine.
+CHUNK_ROWS = 4096
+
+
+def _child_rng(seed: int, family: str, noise: str, chunk: int) -> np.random.Generator:
     # Keyed by the names rather than by position (as SeedSequence.spawn would be), so
     # adding, removing or reordering families/noises leaves every other block's draws as
     # they were; spawn_key is SeedSequence's own mechanism for independent child streams.
-    key = (_name_key(family), _name_key(noise))
+    # A block's first chunk keeps the block's own key, so a block of up to CHUNK_ROWS rows
+    # draws what it drew before blocks were chunked.
+    key = (_name_key(family), _name_key(noise), *((chunk,) if chunk else ()))
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
@@ -443,15 +452,22 @@ def generate_signals(
     noisy = np.empty((n_total, length), np.float32)
     family_ids = np.repeat(np.arange(len(families), dtype=np.int8), n_per_family * len(noises))
     noise_ids = np.tile(np.repeat(np.arange(len(noises), dtype=np.int8), n_per_family), len(families))
-    start = 0
-    for family in families:
-        for label, spec in zip(labels, noises):
-            rows = slice(start, start + n_per_family)
-            rng = _child_rng(seed, family, label)
-            pure[rows] = FAMILIES[family](x, rng, n_per_family)
-            params = {k: v for k, v in spec.items() if k != "kind"}
-            noisy[rows] = NOISES[spec["kind"]](pure[rows], rng, **params)
-            start += n_per_family
+    blocks = [(family, label, spec) for family in families for label, spec in zip(labels, noises)]
+
+    def fill(block: int, chunk: int) -> None:
+        family, label, spec = blocks[block]
+        start = block * n_per_family + chunk * CHUNK_ROWS
+        n = min(CHUNK_ROWS, n_per_family - chunk * CHUNK_ROWS)
+        rng = _child_rng(seed, family, label, chunk)
+        pure[start:start + n] = FAMILIES[family](x, rng, n)
+        params = {k: v for k, v in spec.items() if k != "kind"}
+        noisy[start:start + n] = NOISES[spec["kind"]](pure[start:start + n], rng, **params)
+
+    # numpy's random fills and array arithmetic release the GIL, so threads use every core.
+    chunks = [(block, chunk) for block in range(len(blocks)) for chunk in range(-(-n_per_family // CHUNK_ROWS))]
+    with ThreadPoolExecutor(min(len(chunks), os.cpu_count() or 1)) as pool:
+        for _ in pool.map(lambda job: fill(*job), chunks):  # re-raises a chunk's error here
+            pass
     return SignalSet(x.astype(np.float32), pure, noisy, family_ids, noise_ids, tuple(families), tuple(labels),
                      tuple(held_out))
 

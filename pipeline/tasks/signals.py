@@ -728,7 +728,10 @@ def _examples_figure(test: SignalSet, denoised: np.ndarray, rows: list[dict]):
         ax.plot(test.x, denoised[row], color="tab:blue", linewidth=1, label="model")
         ax.set_title(f"{family} / {noise}", fontsize=7)
         ax.tick_params(labelsize=6)
-        ax.set_yticks([])  # the shapes matter here, not the units; 98 axes of tick labels took seconds to draw
+        # the shapes matter here, not the units: no y ticks, and x ticks only on the bottom row
+        # (the axes share x); 98 axes of ticks took seconds to draw
+        ax.set_yticks([])
+        ax.tick_params(bottom=g // n_n == n_f - 1)
     axes[0, 0].legend(fontsize=6)
     fig.subplots_adjust(hspace=0.5, wspace=0.25)
     return fig

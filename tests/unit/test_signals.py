@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.errors import DataError, ParamsError
+from pipeline.data import signals
 from pipeline.data.signals import (
     FAMILIES,
     NOISES,
@@ -98,6 +99,18 @@ def test_adding_a_family_or_noise_leaves_other_samples_unchanged():
     for family in ("sine", "chirp"):
         for array in ("pure", "noisy"):
             np.testing.assert_array_equal(block(small, array, family), block(large, array, family))
+
+
+def test_draws_do_not_depend_on_the_thread_count_and_chunks_are_independent(monkeypatch):
+    n = 2 * signals.CHUNK_ROWS + 5  # three chunks per block, the last one short
+    args = (n, ["sine", "random_walk"], [SEED_NOISE])
+    monkeypatch.setattr(signals.os, "cpu_count", lambda: 1)
+    serial = generate_signals(*args, seed=3)
+    monkeypatch.setattr(signals.os, "cpu_count", lambda: 4)
+    assert_same(serial, generate_signals(*args, seed=3))
+    noise = block(serial, "noisy", "sine") - block(serial, "pure", "sine")
+    first, second = noise[:signals.CHUNK_ROWS], noise[signals.CHUNK_ROWS:2 * signals.CHUNK_ROWS]
+    assert abs(np.corrcoef(first.ravel(), second.ravel())[0, 1]) < 0.01
 
 
 # --- noise ----------------------------------------------------------------------------
