@@ -1,7 +1,7 @@
 """Serving benchmark: start the real model server per registered model, send a bounded load
 over loopback with 1 and 8 concurrent clients, print and write req/s, p50, p99 and errors.
 
-    python benchmarks/serve.py [--models stock-rnn ...] [--requests 400] [--seconds 5] [--workers 1]
+    python benchmarks/serve.py [--models stock-rnn ...] [--requests 400] [--seconds 3] [--workers 1]
 
 Writes benchmarks/results/serve.json. Each load ends at its request count or its time limit,
 whichever comes first (a slow model is measured on fewer requests; the count is reported);
@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,12 +32,19 @@ from pipeline.models import MODELS  # noqa: E402
 from pipeline.serve import resolve_model_uri  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "serve.json"
+LOGS = Path(tempfile.mkdtemp(prefix="bench-serve-"))  # each server's output, read when one fails
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (each socket stays bound until all are chosen)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def serving_example(uri: str) -> dict:
@@ -50,12 +58,12 @@ def start_servers(models: list[str], workers: int) -> dict[str, tuple[subprocess
     """One server per model, all started at once (their imports overlap), each on its own port;
     returns when every one answers /ping. Idle servers take no CPU from the one under load."""
     started = {}
-    for model in models:
-        port = free_port()
-        started[model] = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.serve", model, "--port", str(port), "--workers", str(workers)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        ), port
+    for model, port in zip(models, free_ports(len(models))):
+        with open(LOGS / f"serve_{model}.log", "w") as log:
+            started[model] = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.serve", model, "--port", str(port), "--workers", str(workers)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ), port
     waiting, deadline = set(models), time.time() + 300
     try:
         while waiting:
@@ -64,7 +72,8 @@ def start_servers(models: list[str], workers: int) -> dict[str, tuple[subprocess
             for model in sorted(waiting):
                 proc, port = started[model]
                 if proc.poll() is not None:
-                    raise RuntimeError(f"server for {model} exited with {proc.returncode}")
+                    log = (LOGS / f"serve_{model}.log").read_text().strip().splitlines()[-5:]
+                    raise RuntimeError(f"server for {model} exited with {proc.returncode}:\n" + "\n".join(log))
                 try:
                     if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).ok:
                         waiting.discard(model)
@@ -136,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=[s.registered_name for s in MODELS.values()])
     parser.add_argument("--requests", type=int, default=400, help="requests per load level")
-    parser.add_argument("--seconds", type=float, default=5, help="time limit per load level")
+    parser.add_argument("--seconds", type=float, default=3, help="time limit per load level")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
 

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import platform
-import signal
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import REPO, free_port, run_threads, serving_example, start_server  # noqa: E402
+from serve import REPO, run_threads, serving_example, start_servers, stop_servers  # noqa: E402
 
 from pipeline.serve import resolve_model_uri  # noqa: E402
 
@@ -145,8 +144,8 @@ def main() -> None:
 
     uri, alias = resolve_model_uri(args.model)
     mix = payload_mix(serving_example(uri))
-    port = free_port()
-    proc = start_server(args.model, port, workers=1)
+    servers = start_servers([args.model], workers=1)
+    proc, port = servers[args.model]
     try:
         url = f"http://127.0.0.1:{port}/invocations"
         for _, body, _ in mix:  # warm-up: every code path once before the baseline memory reading
@@ -155,8 +154,7 @@ def main() -> None:
         result = soak(url, mix, args.requests, args.clients, proc.pid)
         rss_end = group_rss_mb(proc.pid)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_servers(servers)
 
     report = {
         "model": args.model, "alias": alias, "clients": args.clients,
