@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     command = serve_command(uri, args.host, args.port, args.workers)
     print(f"serving {uri} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
     sys.stdout.flush()
+    # `mlflow` and the server processes it starts come from this interpreter's environment, also
+    # when that environment's bin is not on PATH (`.venv/bin/python -m pipeline.serve ...`)
+    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     os.execvp(command[0], command)
 
 

@@ -236,9 +236,17 @@ FAMILIES: dict[str, Family] = {
 # Parameters are keyword-only; their names are read from the signature and checked
 # against _PARAM_RULES, so a new noise is one function + one NOISES entry.
 
+def _add_white(pure: np.ndarray, rng: np.random.Generator, scale) -> np.ndarray:
+    # in place on the fresh draw: one array allocated instead of three (a third of the generator's time)
+    noisy = rng.standard_normal(pure.shape, dtype=np.float32)
+    noisy *= scale
+    noisy += pure
+    return noisy
+
+
 def gaussian(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
     """White noise of absolute standard deviation sigma."""
-    return pure + np.float32(sigma) * rng.standard_normal(pure.shape, dtype=np.float32)
+    return _add_white(pure, rng, np.float32(sigma))
 
 
 def spikes(pure: np.ndarray, rng: np.random.Generator, *, rate: float, level: float) -> np.ndarray:
@@ -255,8 +263,7 @@ def dropout(pure: np.ndarray, rng: np.random.Generator, *, rate: float) -> np.nd
 
 def relative(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
     """White noise of standard deviation sigma times each signal's range (max - min)."""
-    scale = np.float32(sigma) * (pure.max(-1, keepdims=True) - pure.min(-1, keepdims=True))
-    return pure + scale * rng.standard_normal(pure.shape, dtype=np.float32)
+    return _add_white(pure, rng, np.float32(sigma) * (pure.max(-1, keepdims=True) - pure.min(-1, keepdims=True)))
 
 
 NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout, "relative": relative}
