@@ -30,6 +30,16 @@ class Answers(MinMaxDenoiser):
         return self.answer[torch.arange(len(noisy)) % len(self.answer)]
 
 
+class Echo(Answers):
+    """A stand-in model that answers with its input: shows what the guard gives the network."""
+
+    def __init__(self):
+        super().__init__(np.zeros((1, 1)))
+
+    def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
+        return noisy
+
+
 def noisy_set(kinds, sigma, n=40, seed=0):
     return generate_signals(n, kinds, [{"kind": "relative", "sigma": sigma}], seed=seed)
 
@@ -95,6 +105,14 @@ def test_fallback_filter_does_no_harm(kind, sigma):
 def test_fallback_removes_glitches_that_the_noise_estimate_ignores():
     s = generate_signals(50, ["sine", "square"], [{"kind": "spikes", "rate": 0.02, "level": 1.0}], seed=3)
     assert snr_gain_db(s.noisy, s.pure, fallback_filter(s.noisy, estimate_noise(s.noisy))[0]) > 10
+
+
+def test_the_network_is_given_the_input_without_its_glitches():
+    s = generate_signals(20, ["sine", "steps"], [{"kind": "spikes", "rate": 0.02, "level": 1.0}], seed=5)
+    noise = estimate_noise(s.noisy)
+    assert np.count_nonzero(noise.glitches) > 60  # ~3 spikes per signal, found
+    guarded = guarded_denoise(Echo(), s.noisy)
+    np.testing.assert_allclose(guarded.net, s.noisy - noise.glitches, atol=1e-6)
 
 
 def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
