@@ -531,8 +531,8 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
     (the noise's share of it); the fallback elsewhere."""
     noise = estimate_noise(noisy)
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
-    # the rest far better once they are gone (test set, glitch groups: +0.4 to +4.6 dB; square and
-    # sawtooth dropouts -1.2 and -1.4 dB; white-noise groups within 0.2 dB).
+    # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
+    # sawtooth -0.5 to -1.6 dB; white-noise groups within 0.4 dB).
     clean = deglitch(noisy, noise).astype(np.float32)
     net = denoise(model, clean)
     classical, classical_risk = fallback_filter(noisy, noise)
