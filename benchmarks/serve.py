@@ -13,9 +13,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,22 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
-from pipeline.serve import resolve_model_uri  # noqa: E402
+from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "serve.json"
-LOGS = Path(tempfile.mkdtemp(prefix="bench-serve-"))  # each server's output, read when one fails
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free loopback ports (each socket stays bound until all are chosen)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def serving_example(uri: str) -> dict:
@@ -52,46 +36,6 @@ def serving_example(uri: str) -> dict:
     mlflow = tracking.mlflow()
     local = Path(mlflow.artifacts.download_artifacts(uri))
     return json.loads((local / "serving_input_example.json").read_text())
-
-
-def start_servers(models: list[str], workers: int) -> dict[str, tuple[subprocess.Popen, int]]:
-    """One server per model, all started at once (their imports overlap), each on its own port;
-    returns when every one answers /ping. Idle servers take no CPU from the one under load."""
-    started = {}
-    for model, port in zip(models, free_ports(len(models))):
-        with open(LOGS / f"serve_{model}.log", "w") as log:
-            started[model] = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.serve", model, "--port", str(port), "--workers", str(workers)],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            ), port
-    waiting, deadline = set(models), time.time() + 300
-    try:
-        while waiting:
-            if time.time() > deadline:
-                raise RuntimeError(f"servers for {', '.join(sorted(waiting))} not ready in 300 s")
-            for model in sorted(waiting):
-                proc, port = started[model]
-                if proc.poll() is not None:
-                    log = (LOGS / f"serve_{model}.log").read_text().strip().splitlines()[-5:]
-                    raise RuntimeError(f"server for {model} exited with {proc.returncode}:\n" + "\n".join(log))
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).ok:
-                        waiting.discard(model)
-                except requests.ConnectionError:
-                    pass
-            time.sleep(0.5)
-    except BaseException:
-        stop_servers(started)
-        raise
-    return started
-
-
-def stop_servers(started: dict[str, tuple[subprocess.Popen, int]]) -> None:
-    for proc, _ in started.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    for proc, _ in started.values():
-        proc.wait(timeout=30)
 
 
 def run_threads(target, args_per_thread: list[tuple]) -> float:
@@ -151,11 +95,13 @@ def main() -> None:
 
     resolved = {model: resolve_model_uri(model) for model in args.models}  # (uri, alias)
     bodies = {model: serving_example(uri) for model, (uri, _) in resolved.items()}
-    servers = start_servers(args.models, args.workers)
+    logs = Path(tempfile.mkdtemp(prefix="bench-serve-"))  # each server's output, kept for a post-mortem
+    servers = start_servers(args.models, logs, cwd=REPO, workers=args.workers)
     results = []
     try:
+        wait_until_ready(servers, logs)
         for model in args.models:
-            url = f"http://127.0.0.1:{servers[model][1]}/invocations"
+            url = f"{servers[model][1]}/invocations"
             load(url, bodies[model], 1, 20, args.seconds)  # warm-up
             for clients in (1, 8):
                 row = {"model": model, "alias": resolved[model][1], "workers": args.workers,

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,9 +26,9 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import REPO, run_threads, serving_example, start_servers, stop_servers  # noqa: E402
+from serve import REPO, run_threads, serving_example  # noqa: E402
 
-from pipeline.serve import resolve_model_uri  # noqa: E402
+from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
 
 TIME_LIMIT_S = 600
 MEMORY_SAMPLES = 20
@@ -144,10 +145,12 @@ def main() -> None:
 
     uri, alias = resolve_model_uri(args.model)
     mix = payload_mix(serving_example(uri))
-    servers = start_servers([args.model], workers=1)
-    proc, port = servers[args.model]
+    logs = Path(tempfile.mkdtemp(prefix="soak-"))  # the server's output, kept for a post-mortem
+    servers = start_servers([args.model], logs, cwd=REPO)
+    proc, base_url = servers[args.model]
     try:
-        url = f"http://127.0.0.1:{port}/invocations"
+        wait_until_ready(servers, logs)
+        url = f"{base_url}/invocations"
         for _, body, _ in mix:  # warm-up: every code path once before the baseline memory reading
             requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
         rss_start = group_rss_mb(proc.pid)

@@ -6,8 +6,14 @@ Serves the `champion` version; when no version has passed the quality gate yet, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 from .cli import main_wrapper
 from .errors import PipelineError
@@ -38,6 +44,65 @@ def resolve_model_uri(model: str) -> tuple[str, str]:
 def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:
     return ["mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
             "--host", host, "--port", str(port), "--workers", str(workers)]
+
+
+# --- several servers at once, for the serving benchmark and the end-to-end tests ------------
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (each socket stays bound until all are chosen)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def start_servers(models: list[str], log_dir: Path, cwd: Path | None = None, env: dict | None = None,
+                  workers: int = 1) -> dict[str, tuple[subprocess.Popen, str]]:
+    """`python -m pipeline.serve` for every model at once (their imports overlap), each on its own
+    loopback port, output to log_dir/<model>.log (files, not pipes: a full pipe would stall a
+    server); {model: (process, base URL)}, without waiting for them: see wait_until_ready."""
+    started = {}
+    for model, port in zip(models, free_ports(len(models))):
+        with open(Path(log_dir) / f"{model}.log", "w") as log:
+            started[model] = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.serve", model, "--port", str(port), "--workers", str(workers)],
+                cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            ), f"http://127.0.0.1:{port}"
+    return started
+
+
+def wait_until_ready(started: dict[str, tuple[subprocess.Popen, str]], log_dir: Path, timeout: float = 300) -> None:
+    """Returns when every server answers /ping; PipelineError for one that exits (with its log's
+    tail) or for those still silent after `timeout` seconds."""
+    import requests
+
+    waiting, deadline = dict(started), time.time() + timeout
+    while waiting:
+        if time.time() > deadline:
+            raise PipelineError(f"model servers for {', '.join(sorted(waiting))} did not answer /ping within "
+                                f"{timeout:g} s")
+        for model, (proc, url) in list(waiting.items()):
+            if proc.poll() is not None:
+                log = (Path(log_dir) / f"{model}.log").read_text()[-3000:]
+                raise PipelineError(f"model server for {model} exited with {proc.returncode}:\n{log}")
+            try:
+                if requests.get(f"{url}/ping", timeout=1).status_code == 200:
+                    del waiting[model]
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+        time.sleep(0.5)
+
+
+def stop_servers(started: dict[str, tuple[subprocess.Popen, str]]) -> None:
+    for proc, _ in started.values():
+        with contextlib.suppress(ProcessLookupError):  # a server that died took its group with it
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc, _ in started.values():
+        proc.wait(timeout=30)
 
 
 @main_wrapper

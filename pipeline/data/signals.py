@@ -459,16 +459,16 @@ def generate_signals(
     noisy = np.empty((n_total, length), np.float32)
     family_ids = np.repeat(np.arange(len(families), dtype=np.int8), n_per_family * len(noises))
     noise_ids = np.tile(np.repeat(np.arange(len(noises), dtype=np.int8), n_per_family), len(families))
-    blocks = [(family, label, spec) for family in families for label, spec in zip(labels, noises)]
+    blocks = [(family, label, NOISES[spec["kind"]], {k: v for k, v in spec.items() if k != "kind"})
+              for family in families for label, spec in zip(labels, noises)]
 
     def fill(block: int, chunk: int) -> None:
-        family, label, spec = blocks[block]
+        family, label, noise, params = blocks[block]
         start = block * n_per_family + chunk * CHUNK_ROWS
         n = min(CHUNK_ROWS, n_per_family - chunk * CHUNK_ROWS)
         rng = _child_rng(seed, family, label, chunk)
         pure[start:start + n] = FAMILIES[family](x, rng, n)
-        params = {k: v for k, v in spec.items() if k != "kind"}
-        noisy[start:start + n] = NOISES[spec["kind"]](pure[start:start + n], rng, **params)
+        noisy[start:start + n] = noise(pure[start:start + n], rng, **params)
 
     # numpy's random fills and array arithmetic release the GIL, so threads use every core.
     chunks = [(block, chunk) for block in range(len(blocks)) for chunk in range(-(-n_per_family // CHUNK_ROWS))]

@@ -2,15 +2,10 @@
 MLflow store it creates, and the real `mlflow models serve` answering over loopback."""
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -116,12 +111,6 @@ def test_outputs_travel_through_a_dvc_remote(project, env, tmp_path):
     assert status == {"register": [{"changed outs": {"reports/registry.json": "deleted"}}]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # A script run in a FRESH process in the project: for each registered model named, the model
 # loaded through MLflow, and the same checkpoint the way evaluate loads it, answer the stored example.
 FRESH_PREDICT = """
@@ -224,39 +213,16 @@ BAD_PAYLOADS = {
 def servers(project, env, tmp_path_factory):
     """{model name: (server URL, fresh-process predictions)} for every registered model: one server
     process per model, all starting at once while a single fresh process predicts with every model."""
-    import requests
+    from pipeline.serve import start_servers, stop_servers, wait_until_ready
 
-    logs = tmp_path_factory.mktemp("servers")  # files, not pipes: a full pipe would stall a server
-    started = {}
+    logs = tmp_path_factory.mktemp("servers")
+    started = start_servers(sorted(BAD_PAYLOADS), logs, cwd=project, env=env)
     try:
-        for name in sorted(BAD_PAYLOADS):
-            port = free_port()
-            with (logs / f"{name}.log").open("w") as log:
-                started[name] = subprocess.Popen(
-                    [sys.executable, "-m", "pipeline.serve", name, "--port", str(port)], cwd=project, env=env,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                ), f"http://127.0.0.1:{port}"
         fresh = run([sys.executable, "-c", FRESH_PREDICT, *started], project, env).stdout.strip().splitlines()[-1]
-        waiting = dict(started)
-        deadline = time.time() + 300
-        while waiting and time.time() < deadline:
-            for name, (proc, url) in list(waiting.items()):
-                assert proc.poll() is None, (logs / f"{name}.log").read_text()[-3000:]
-                try:
-                    if requests.get(f"{url}/ping", timeout=1).status_code == 200:
-                        del waiting[name]
-                except (requests.ConnectionError, requests.Timeout):
-                    pass
-            time.sleep(0.5)
-        if waiting:
-            pytest.fail(f"model servers for {', '.join(waiting)} did not answer /ping within 300 s")
+        wait_until_ready(started, logs)
         yield {name: (url, json.loads(fresh)[name]) for name, (_, url) in started.items()}
     finally:
-        for proc, _ in started.values():
-            with contextlib.suppress(ProcessLookupError):  # a server that died took its group with it
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc, _ in started.values():
-            proc.wait(timeout=30)
+        stop_servers(started)
 
 
 @pytest.fixture(params=sorted(BAD_PAYLOADS))
