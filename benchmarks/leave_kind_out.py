@@ -2,15 +2,20 @@
 without that kind and score the guarded model on it, next to the best classical filter.
 
     python benchmarks/leave_kind_out.py [--kinds sine steps ...] [--epochs 6] [--params params.yaml]
+                                        [--no-mlflow]
 
 The pipeline's own evaluation already holds `signals.held_out_kinds` out of training; this
 repeats that for each of `signals.families` in turn (same params, the kind moved to the
-held-out list, `--epochs` instead of the block's). Data and models live in a temp folder;
-nothing is logged to MLflow. Writes benchmarks/results/leave_kind_out.{json,md}.
+held-out list, `--epochs` instead of the block's, refine_epochs in proportion). Data and
+models live in a temp folder.
+Writes benchmarks/results/leave_kind_out.{json,md} (the JSON is a DVC metrics file: `dvc
+metrics show`) and logs one run with the same figures and both files to the MLflow experiment
+`signal_denoiser.leave_kind_out` (tag `mlflow.source.git.commit`), unless --no-mlflow.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import tempfile
@@ -26,6 +31,8 @@ from pipeline.models import MODELS  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "leave_kind_out"
 MODEL = "signal_denoiser"
+EXPERIMENT = f"{MODEL}.leave_kind_out"
+FIGURES = ("model", "net", "best_classical", "margin_db", "fallback_share")  # per group, from the evaluation
 
 
 def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
@@ -33,8 +40,8 @@ def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
     import torch
 
     from pipeline.tasks import build_model
-    from pipeline.tasks.signals import evaluate, prepare
-    from pipeline.training import LOSSES, TrainConfig, fit
+    from pipeline.tasks.signals import evaluate, passes, prepare
+    from pipeline.training import TrainConfig, fit, model_losses
 
     cfg = params["signals"]
     common = {name: cfg[name] for name in ("noises", "length", "x_start", "x_step")}
@@ -45,28 +52,71 @@ def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
                             signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common))
     signals.save_signal_set(data / signals.TEST_FILE,
                             signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common))
-    block = {**params["train"][MODEL], "epochs": epochs}
+    block = params["train"][MODEL]
+    # the same share of refine epochs as the block's (4 of 20 -> 1 of 6)
+    block = {**block, "epochs": epochs, "refine_epochs": round(epochs * block.get("refine_epochs", 0) / block["epochs"])}
     torch.manual_seed(params["seed"])
     prepared = prepare(data, block, f"train.{MODEL}", params["seed"])
     model = build_model(MODELS[MODEL], block, prepared.meta)
     started = time.perf_counter()
     config = TrainConfig.from_params(block, params["seed"])
-    fit(model, prepared.train, prepared.val, LOSSES[MODELS[MODEL].loss](), config, device=torch.device("cpu"))
+    fit(model, prepared.train, prepared.val, config=config, device=torch.device("cpu"), **model_losses(MODELS[MODEL]))
     seconds = time.perf_counter() - started
     rows = [r for r in evaluate(model, prepared, block).tables["gains"] if r["family"] == kind]
-    return {"kind": kind, "train_seconds": round(seconds, 1),
-            "groups": {r["noise"]: {k: r[k] for k in ("model", "net", "best_classical", "margin_db", "fallback_share")}
-                       for r in rows}}
+    return {"train_seconds": round(seconds, 1), "groups_passing": sum(map(passes, rows)), "groups": len(rows),
+            "noises": {r["noise"]: {k: r[k] for k in FIGURES} for r in rows}}
 
 
-def markdown(results: list[dict]) -> str:
-    noises = list(results[0]["groups"])
-    lines = ["| held-out kind | " + " | ".join(noises) + " |", "| --- |" + " --- |" * len(noises)]
-    for result in results:
-        cells = [f"{g['model']:+.1f} / {g['best_classical']:+.1f}" for g in result["groups"].values()]
-        lines.append(f"| {result['kind']} | " + " | ".join(cells) + " |")
-    legend = "Cells: guarded model / best classical filter, test SNR gain in dB (noisy input: 0)."
+def summarise(kinds: dict[str, dict], epochs: int) -> dict:
+    """The results file: nested numbers only, so that `dvc metrics show` reads every cell."""
+    return {"epochs": epochs, "groups_passing": sum(k["groups_passing"] for k in kinds.values()),
+            "groups": sum(k["groups"] for k in kinds.values()), "kinds": kinds}
+
+
+def markdown(summary: dict) -> str:
+    noises = list(next(iter(summary["kinds"].values()))["noises"])
+    lines = ["| held-out kind | " + " | ".join(noises) + " | passing |", "| --- |" + " --- |" * (len(noises) + 1)]
+    for kind, result in summary["kinds"].items():
+        cells = [f"{g['model']:+.1f} / {g['best_classical']:+.1f}" for g in result["noises"].values()]
+        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {result['groups_passing']}/{result['groups']} |")
+    legend = (f"Cells: guarded model / best classical filter, test SNR gain in dB (noisy input: 0); "
+              f"{summary['groups_passing']} of {summary['groups']} groups pass; {summary['epochs']} epochs per model.")
     return "\n".join(lines) + f"\n\n{legend}\n"
+
+
+def mlflow_metrics(summary: dict) -> dict[str, float]:
+    """Named like the evaluation's per-group metrics, prefixed `lko_`: lko_snr_gain_db_<kind>_<noise>, ..."""
+    metrics = {"lko_groups_passing": summary["groups_passing"], "lko_groups": summary["groups"]}
+    for kind, result in summary["kinds"].items():
+        metrics[f"lko_groups_passing_{kind}"] = result["groups_passing"]
+        metrics[f"lko_train_seconds_{kind}"] = result["train_seconds"]
+        for noise, group in result["noises"].items():
+            metrics[f"lko_snr_gain_db_{kind}_{noise}"] = group["model"]
+            metrics[f"lko_net_snr_gain_db_{kind}_{noise}"] = group["net"]
+            metrics[f"lko_best_classical_snr_gain_db_{kind}_{noise}"] = group["best_classical"]
+            metrics[f"lko_fallback_share_{kind}_{noise}"] = group["fallback_share"]
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def log_run(summary: dict, params: dict) -> str:
+    """One MLflow run per benchmark: the model's params, every figure as a metric, both files."""
+    from pipeline import tracking
+
+    mlflow = tracking.mlflow()
+    experiment_id = tracking.ensure_experiment(
+        EXPERIMENT, f"Leave-one-kind-out of {MODEL}: one model per trained kind, scored on that kind "
+                    "(benchmarks/leave_kind_out.py).")
+    tags = {"model": MODEL, "benchmark": "leave_kind_out"}
+    if commit := tracking.git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    name = f"leave-kind-out · {summary['epochs']} epochs · {dt.datetime.now():%Y-%m-%d %H:%M}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params(tracking.flatten({**params["train"][MODEL], "epochs": summary["epochs"],
+                                            "kinds": list(summary["kinds"]), "signals": params["signals"]}))
+        mlflow.log_metrics(mlflow_metrics(summary))
+        for suffix in (".json", ".md"):
+            mlflow.log_artifact(str(OUT.with_suffix(suffix)))
+    return run.info.run_id
 
 
 def main() -> None:
@@ -74,17 +124,21 @@ def main() -> None:
     parser.add_argument("--params", default=str(REPO / "params.yaml"))
     parser.add_argument("--kinds", nargs="*", help="default: every kind in signals.families")
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--no-mlflow", action="store_true", help="only write the results files")
     args = parser.parse_args()
     params = load_params(args.params)
-    results = []
+    kinds = {}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds or params["signals"]["families"]:
-            results.append(score_without(kind, params, args.epochs, Path(tmp)))
-            print(json.dumps(results[-1]), flush=True)
+            kinds[kind] = score_without(kind, params, args.epochs, Path(tmp))
+            print(json.dumps({kind: kinds[kind]}), flush=True)
+    summary = summarise(kinds, args.epochs)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.with_suffix(".json").write_text(json.dumps({"epochs": args.epochs, "results": results}, indent=2) + "\n")
-    OUT.with_suffix(".md").write_text(markdown(results))
-    print(markdown(results))
+    OUT.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    OUT.with_suffix(".md").write_text(markdown(summary))
+    print(markdown(summary))
+    if not args.no_mlflow:
+        print(f"logged to MLflow experiment {EXPERIMENT}, run {log_run(summary, params)}")
 
 
 if __name__ == "__main__":

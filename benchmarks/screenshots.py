@@ -281,7 +281,8 @@ def pick_runs(tracking_uri: str, model: str | None = None, limit: int = COMPARE_
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
     experiments = [e for e in client.search_experiments() if e.name != "Default"]
-    runs = {e.name: client.search_runs([e.experiment_id], "attributes.status = 'FINISHED'",
+    # pipeline runs only (tag pipeline_run): not e.g. a leave-kind-out benchmark's
+    runs = {e.name: client.search_runs([e.experiment_id], "attributes.status = 'FINISHED' and tags.pipeline_run != ''",
                                        order_by=["attributes.start_time DESC"], max_results=limit)
             for e in experiments}
     by_name = {e.name: e for e in experiments}

@@ -40,7 +40,7 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
     from .io import file_digest
     from .plots import write_table
     from .tasks import build_model, save_checkpoint
-    from .training import LOSSES, TrainConfig, count_parameters, fit, seed_everything, select_device
+    from .training import TrainConfig, count_parameters, fit, model_losses, seed_everything, select_device
 
     rank = _init_distributed()
     block = model_params(params, spec.name)
@@ -51,7 +51,7 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
     device = select_device()
     config = TrainConfig.from_params(block, params["seed"])
     if rank > 0:
-        fit(model, prepared.train, prepared.val, LOSSES[spec.loss](), config, device=device)
+        fit(model, prepared.train, prepared.val, config=config, device=device, **model_losses(spec))
         return None
 
     mlflow = tracking.mlflow()
@@ -68,8 +68,8 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
             mlflow.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "seconds")}, step=row["epoch"])
 
         task_metrics = getattr(spec.task(), "epoch_metrics", None)
-        result = fit(model, prepared.train, prepared.val, LOSSES[spec.loss](), config, on_epoch=log_epoch,
-                     device=device, epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)))
+        result = fit(model, prepared.train, prepared.val, config=config, on_epoch=log_epoch, device=device,
+                     epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)), **model_losses(spec))
         metrics = {
             "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss,

@@ -45,26 +45,50 @@ def show_progress() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss}
+class NoiseRelativeMSE(nn.Module):
+    """For denoisers whose inputs and targets share units: each sample's squared error over its
+    input's (its noise's power), averaged. The identity scores 1 at every noise level, so a signal
+    with 1 % noise counts as much as one with 30 % (plain MSE is ruled by the noisiest). The noise
+    power has a floor of (0.01 x the target's range)^2: an input without noise (sparse glitches
+    that missed a signal) would otherwise weigh without bound."""
+
+    takes_inputs = True
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        span = targets.amax(-1) - targets.amin(-1)
+        noise = (inputs - targets).square().mean(-1) + (0.01 * span).square()
+        return ((outputs - targets).square().mean(-1) / noise.clamp_min(1e-12)).mean()
+
+
+LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss,
+                                               "noise_relative_mse": NoiseRelativeMSE}
+
+
+def model_losses(spec) -> dict[str, Callable | None]:
+    """fit()'s loss keywords for a ModelSpec: its loss, and its refine loss if it has one."""
+    return {"loss_fn": LOSSES[spec.loss](), "refine_loss_fn": LOSSES[spec.refine_loss]() if spec.refine_loss else None}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int
+    epochs: int  # in all, refine_epochs included
     batch_size: int
     lr: float
     patience: int  # 0 = train all epochs
     seed: int
+    refine_epochs: int = 0  # the last epochs train on the model's refine loss (a fresh Adam at refine_lr)
+    refine_lr: float = 0.0
 
     @classmethod
     def from_params(cls, block: dict, seed: int) -> TrainConfig:
-        return cls(block["epochs"], block["batch_size"], block["lr"], block["patience"], seed)
+        return cls(block["epochs"], block["batch_size"], block["lr"], block["patience"], seed,
+                   block.get("refine_epochs", 0), block.get("refine_lr", 0.0))
 
 
 @dataclass
 class FitResult:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, val_loss, seconds so far
-    best_epoch: int = 0
+    best_epoch: int = 0  # of the last phase (with refine_epochs, val losses of the two phases differ in kind)
     best_val_loss: float = float("inf")
     seconds: float = 0.0
     stopped_early: bool = False
@@ -129,7 +153,8 @@ def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> _Pass:
                 inputs, targets = inputs[rank::world], targets[rank::world]
             inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
-            loss = loss_fn(model(inputs), targets)
+            outputs = model(inputs)
+            loss = loss_fn(outputs, targets, inputs) if getattr(loss_fn, "takes_inputs", False) else loss_fn(outputs, targets)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 (loss * share if world > 1 else loss).backward()
@@ -154,11 +179,15 @@ def fit(
     on_epoch: Callable[[dict], None] | None = None,
     device: torch.device | None = None,
     epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
+    refine_loss_fn: Callable | None = None,
 ) -> FitResult:
     """Train with Adam; keep the weights of the best validation epoch and load them back.
     `epoch_metrics(model)` adds figures of the task's own to each epoch's row (see pipeline.tasks).
 
-    Early stopping ends training after `patience` epochs without a new best val loss.
+    With config.refine_epochs, training has two phases: `loss_fn` at config.lr, then the last
+    refine_epochs on `refine_loss_fn` with a fresh Adam at config.refine_lr, starting from the
+    first phase's best weights. Early stopping ends a phase after `patience` epochs without a
+    new best val loss.
     """
     device = device or select_device()
     seed_everything(config.seed)
@@ -173,38 +202,50 @@ def fit(
     # every rank draws the same batch order from the same seed and takes its share of each batch
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     val_batch = max(config.batch_size, 256)
-    optimizer = torch.optim.Adam(trained.parameters(), lr=config.lr)
+    phases = [(loss_fn, config.lr, config.epochs - config.refine_epochs)]
+    if config.refine_epochs:
+        if refine_loss_fn is None:
+            raise ValueError("refine_epochs > 0 needs a refine_loss_fn")
+        phases.append((refine_loss_fn, config.refine_lr, config.refine_epochs))
 
     result = FitResult()
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     started = time.perf_counter()
     trained_samples = training_seconds = loading_seconds = 0.0
-    bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=rank > 0 or not show_progress())
-    for epoch in bar:
-        train_pass = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), loss_fn, device, optimizer)
-        val_loss = _run_epoch(model, batches(val_set, val_batch), loss_fn, device).loss  # every rank: same decision
-        train_loss = train_pass.loss
-        if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
-            raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
-        trained_samples += train_pass.samples
-        training_seconds += train_pass.seconds
-        loading_seconds += train_pass.loading_seconds
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "seconds": round(time.perf_counter() - started, 3), **(epoch_metrics(model) if epoch_metrics else {})}
-        result.history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val_loss, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}", best=result.best_epoch)
-        if config.patience and epoch - result.best_epoch >= config.patience:
-            result.stopped_early = True
-            break
+    bar = tqdm(total=config.epochs, desc="train", unit="epoch", disable=rank > 0 or not show_progress())
+    epoch = 0
+    for phase_loss, lr, phase_epochs in phases:
+        optimizer = torch.optim.Adam(trained.parameters(), lr=lr)
+        result.best_val_loss, result.best_epoch = float("inf"), epoch
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        for epoch in range(epoch + 1, epoch + phase_epochs + 1):
+            train_pass = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), phase_loss, device,
+                                    optimizer)
+            val_loss = _run_epoch(model, batches(val_set, val_batch), phase_loss, device).loss  # every rank: same
+            train_loss = train_pass.loss
+            if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
+                raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
+            trained_samples += train_pass.samples
+            training_seconds += train_pass.seconds
+            loading_seconds += train_pass.loading_seconds
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                   "seconds": round(time.perf_counter() - started, 3),
+                   **(epoch_metrics(model) if epoch_metrics else {})}
+            result.history.append(row)
+            if on_epoch:
+                on_epoch(row)
+            if val_loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            bar.update()
+            bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}", best=result.best_epoch)
+            if config.patience and epoch - result.best_epoch >= config.patience:
+                result.stopped_early = True
+                break
+        model.load_state_dict(best_state)
+    bar.close()
     result.seconds = time.perf_counter() - started
     result.samples_per_s = trained_samples / training_seconds
     result.data_loading_share = loading_seconds / training_seconds
-    model.load_state_dict(best_state)
     model.eval()
     return result
 

@@ -68,7 +68,8 @@ TINY = {
     ("train", "lotto_rnn", "epochs"): 2,
     ("train", "lotto_rnn", "batch_size"): 256,
     ("train", "signal_denoiser_seed", "epochs"): 1,
-    ("train", "signal_denoiser", "epochs"): 1,
+    ("train", "signal_denoiser", "epochs"): 2,
+    ("train", "signal_denoiser", "refine_epochs"): 1,  # one epoch of each phase
     ("train", "signal_denoiser", "channels"): 4,
     ("train", "signal_denoiser", "levels"): 2,
     **{("train", m, "epochs"): 1 for m in MNIST_MODELS},

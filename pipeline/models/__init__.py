@@ -24,15 +24,21 @@ class ModelSpec:
     description: str
     params: dict[str, Spec]  # model-specific params; training params are added
     separate_test_set: bool = False  # the data ships its own test set: train + val may use all the rest
+    refine_loss: str | None = None  # a key of LOSSES for the last `refine_epochs` (REFINE_PARAMS)
 
     def schema(self) -> Section:
-        return Section({"dataset": Str((self.dataset,)), **self.params, **TRAINING_PARAMS}, check=self._check_split)
+        refine = REFINE_PARAMS if self.refine_loss else {}
+        return Section({"dataset": Str((self.dataset,)), **self.params, **TRAINING_PARAMS, **refine},
+                       check=self._check)
 
-    def _check_split(self, block: dict, key: str) -> None:
+    def _check(self, block: dict, key: str) -> None:
         total = block["split"]["train"] + block["split"]["val"]
         if total > 1 or (total == 1 and not self.separate_test_set):
             limit = "<= 1" if self.separate_test_set else "< 1 (the rest is the test set)"
             raise ParamsError(f"{key}.split", f"train + val = {total:g}; it must be {limit}")
+        if block.get("refine_epochs", 0) >= block["epochs"]:
+            raise ParamsError(f"{key}.refine_epochs", f"{block['refine_epochs']} must be below epochs "
+                                                      f"({block['epochs']}): they are the last of them")
 
     def task(self):
         return importlib.import_module(f"pipeline.tasks.{self.dataset}")
@@ -45,6 +51,12 @@ TRAINING_PARAMS: dict[str, Spec] = {
     "batch_size": Int(1, 1_000_000),
     "lr": Float(0, 10, min_exclusive=True),
     "patience": Int(0, 100_000),  # epochs without val improvement before stopping; 0 = never stop early
+}
+
+# Keys of a model with a `refine_loss`: its last refine_epochs of `epochs` train on that loss.
+REFINE_PARAMS: dict[str, Spec] = {
+    "refine_epochs": Int(0, 100_000),
+    "refine_lr": Float(0, 10, min_exclusive=True),
 }
 
 
@@ -104,10 +116,11 @@ MODELS: dict[str, ModelSpec] = {
             separate_test_set=True,
             model_class="SignalDenoiser",
             loss="mse",
+            refine_loss="noise_relative_mse",
             description="Residual 1-D U-Net denoiser with a least-squares-trend expert and a learned switch; "
                         "any length >= 16, raw units in and out.",
             params={
-                "targets": Str(("raw", "scaled")),
+                "targets": Str(("raw",)),  # the refine loss needs targets in the inputs' units
                 "channels": Int(1, 1024),
                 "levels": Int(1, 4),
                 "kernel_size": Int(1, 31),

@@ -591,7 +591,7 @@ HELD_OUT_TOLERANCE_DB = 1.0  # a held-out kind passes at >= 0 dB and within this
 SUMMARIES = ("model", "net", "best_classical", "fallback_share")  # averaged per noise and per kind
 
 
-def _passes(row: dict) -> bool:
+def passes(row: dict) -> bool:
     """Trained kinds: beat the best classical filter. Held-out kinds: never worse than the input,
     and within HELD_OUT_TOLERANCE_DB of the best classical filter (or better)."""
     if row["held_out"]:
@@ -609,7 +609,7 @@ def summary_rows(rows: list[dict], by: str | None) -> list[dict]:
                 out.append({**({by: value} if by else {}), "kinds": "held_out" if held_out else "trained",
                             **{k: float(np.mean([r[k] for r in part])) for k in SUMMARIES},
                             "min_margin_db": min(r["margin_db"] for r in part),
-                            "groups_passing": sum(map(_passes, part)), "groups": len(part)})
+                            "groups_passing": sum(map(passes, part)), "groups": len(part)})
     return out
 
 

@@ -113,3 +113,41 @@ def test_checkpoints_load_as_data_only(tmp_path):
     torch.save({"state_dict": model.state_dict(), "meta": _Payload()}, tmp_path / "tampered.pt")
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         load_checkpoint(tmp_path / "tampered.pt")
+
+
+def test_noise_relative_loss_scores_the_identity_one_at_any_noise_level_and_unit():
+    relative = LOSSES["noise_relative_mse"]()
+    g = torch.Generator().manual_seed(0)
+    pure = torch.sin(torch.linspace(0, 6, 150)).repeat(3, 1)  # range 2
+    noisy = pure + torch.tensor([[0.2], [0.6], [2.0]]) * torch.randn(3, 150, generator=g)  # 0.1, 0.3, 1 x range
+    identity = relative(noisy, pure, noisy)
+    assert identity.item() == pytest.approx(1.0, abs=0.01)  # the 0.01 x range floor moves it off 1 by <= 1 %
+    assert relative(1000 * noisy, 1000 * pure, 1000 * noisy).item() == pytest.approx(identity.item(), rel=1e-5)
+    assert relative(pure, pure, noisy).item() == 0
+    # a noise-free input weighs like one with 1 % noise, not without bound
+    assert relative(pure + 0.01, pure, pure).item() == pytest.approx(0.01**2 / (0.01 * 2) ** 2, rel=0.01)
+
+
+def test_refine_epochs_train_the_last_epochs_on_the_refine_loss():
+    seen = []
+
+    def tagged(name, loss):
+        def fn(outputs, targets):
+            seen.append(name)
+            return loss(outputs, targets)
+        return fn
+
+    data = tiny_data(32)
+    model = StockRNN(3, 30, 8, 2, 16)
+    config = TrainConfig(epochs=5, batch_size=32, lr=1e-3, patience=0, seed=0, refine_epochs=2, refine_lr=1e-4)
+    result = fit(model, data, data, tagged("first", loss_fn), config, device=torch.device("cpu"),
+                 refine_loss_fn=tagged("refine", torch.nn.L1Loss()))
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]
+    per_epoch = len(seen) // 5  # one training batch and one validation batch per epoch
+    assert seen == ["first"] * 3 * per_epoch + ["refine"] * 2 * per_epoch
+    assert result.best_epoch in (4, 5)  # the best epoch of the refine phase
+    with torch.no_grad():
+        l1 = torch.nn.L1Loss()(model(data.tensors[0]), data.tensors[1]).item()
+    assert l1 == pytest.approx(result.best_val_loss, rel=1e-5)  # its weights are the ones loaded back
+    with pytest.raises(ValueError, match="refine_loss_fn"):
+        fit(model, data, data, loss_fn, config, device=torch.device("cpu"))
