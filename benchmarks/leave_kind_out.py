@@ -35,6 +35,12 @@ EXPERIMENT = f"{MODEL}.leave_kind_out"
 FIGURES = ("model", "net", "best_classical", "margin_db", "fallback_share")  # per group, from the evaluation
 
 
+def training_block(params: dict, epochs: int) -> dict:
+    """MODEL's params block with `epochs`, and the same share of refine epochs (4 of 20 -> 1 of 6)."""
+    block = params["train"][MODEL]
+    return {**block, "epochs": epochs, "refine_epochs": round(epochs * block.get("refine_epochs", 0) / block["epochs"])}
+
+
 def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
     """Train MODEL on every family but `kind`, and summarise the guarded model's groups of `kind`."""
     import torch
@@ -52,9 +58,7 @@ def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
                             signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common))
     signals.save_signal_set(data / signals.TEST_FILE,
                             signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common))
-    block = params["train"][MODEL]
-    # the same share of refine epochs as the block's (4 of 20 -> 1 of 6)
-    block = {**block, "epochs": epochs, "refine_epochs": round(epochs * block.get("refine_epochs", 0) / block["epochs"])}
+    block = training_block(params, epochs)
     torch.manual_seed(params["seed"])
     prepared = prepare(data, block, f"train.{MODEL}", params["seed"])
     model = build_model(MODELS[MODEL], block, prepared.meta)
@@ -111,7 +115,7 @@ def log_run(summary: dict, params: dict) -> str:
         tags["mlflow.source.git.commit"] = commit
     name = f"leave-kind-out · {summary['epochs']} epochs · {dt.datetime.now():%Y-%m-%d %H:%M}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
-        mlflow.log_params(tracking.flatten({**params["train"][MODEL], "epochs": summary["epochs"],
+        mlflow.log_params(tracking.flatten({**training_block(params, summary["epochs"]),
                                             "kinds": list(summary["kinds"]), "signals": params["signals"]}))
         mlflow.log_metrics(mlflow_metrics(summary))
         for suffix in (".json", ".md"):

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from leave_kind_out import markdown, mlflow_metrics, summarise  # noqa: E402
+from leave_kind_out import markdown, mlflow_metrics, summarise, training_block  # noqa: E402
 
 
 def kind(passing, gains):
@@ -37,3 +37,10 @@ def test_mlflow_metrics_are_named_like_the_evaluations_and_numeric():
     assert metrics["lko_groups_passing_steps"] == 0 and metrics["lko_groups_passing"] == 2
     assert all(isinstance(v, float) for v in metrics.values())
     assert len(metrics) == 2 + 2 * 2 + 4 * 4
+
+
+def test_fewer_epochs_keep_the_share_of_refine_epochs():
+    params = {"train": {"signal_denoiser": {"epochs": 20, "refine_epochs": 4, "lr": 2e-3}}}
+    assert training_block(params, 6) == {"epochs": 6, "refine_epochs": 1, "lr": 2e-3}
+    assert training_block(params, 2)["refine_epochs"] == 0
+    assert params["train"]["signal_denoiser"]["epochs"] == 20  # the params are not changed
