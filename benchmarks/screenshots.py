@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from pipeline.serve import free_ports  # noqa: E402
+
 CHROMIUM_CANDIDATES = ["chromium", "chromium-browser", "google-chrome"]
 WINDOW = (1440, 900)
 PAGE_TIMEOUT_S = 60
@@ -227,15 +229,9 @@ def find_chromium(explicit: str | None = None) -> str | None:
 
 # --- the MLflow side ------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_mlflow_ui(tracking_uri: str, workdir: Path) -> tuple[subprocess.Popen, str]:
     """`mlflow ui` on a free loopback port, run from workdir (so it writes nothing elsewhere)."""
-    port = free_port()
+    (port,) = free_ports(1)
     mlflow_bin = shutil.which("mlflow", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     # no background job runner (its 7 worker processes serve GenAI jobs, not these pages)
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

@@ -6,7 +6,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from pipeline.serve import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +24,6 @@ if not PG_BIN:
                 allow_module_level=True)
 pytest.importorskip("psycopg2", reason="psycopg2-binary is a dev dependency: run `make env`")
 PG = Path(PG_BIN[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def as_db_owner(cmd: list[str]) -> list[str]:
@@ -61,7 +56,7 @@ def postgres():
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
-    port = free_port()
+    (port,) = free_ports(1)
     subprocess.run(as_db_owner([str(PG / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
                    check=True, capture_output=True)
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1"
@@ -79,7 +74,7 @@ def postgres():
 @pytest.fixture(scope="module")
 def tracking_server(postgres, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("artifacts")
-    port = free_port()
+    (port,) = free_ports(1)
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", postgres,
          "--artifacts-destination", str(artifacts), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
@@ -108,7 +103,7 @@ def test_pipeline_logs_registers_and_serves_through_the_server(stock_workdir, tr
     assert not (work.root / "mlflow.db").exists(), "nothing may go to the default sqlite store"
     assert any(artifacts.rglob("model.pt")), "artifacts land in the server's artifact root"
 
-    port = free_port()
+    (port,) = free_ports(1)
     server = subprocess.Popen([sys.executable, "-m", "pipeline.serve", "stock-rnn", "--port", str(port)],
                               cwd=work.root, env=work.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
