@@ -1,5 +1,6 @@
 """params.yaml schema: every error names the key and what is allowed."""
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -86,3 +87,20 @@ def test_yaml_syntax_error_names_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ParamsError, match="file not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_make_quality_profile_gives_valid_params(raw):
+    """`make quality`'s -S overrides (QUALITY_PARAMS in the Makefile) name existing keys and, applied
+    to params.yaml as `dvc exp run -S` does, still validate, with every value changed."""
+    line = next(row for row in Path("Makefile").read_text().splitlines() if row.startswith("QUALITY_PARAMS :="))
+    overrides = [item.split("=", 1) for item in line.split(":=", 1)[1].split()]
+    assert overrides
+    profile = raw
+    for key, value in overrides:
+        profile = broken(profile, key, yaml.safe_load(value))
+    defaults, validated = validate_params(raw), validate_params(profile)
+    for key, _ in overrides:
+        default, changed = defaults, validated
+        for part in key.split("."):
+            default, changed = default[part], changed[part]
+        assert changed != default, key
