@@ -40,12 +40,13 @@ repro: env
 
 # The signal denoiser's quality profile (README, "Compute and the quality profile"): 3x the data, a
 # 32-channel network, 60 epochs; hours on 2 CPU cores, meant for a GPU (picked when present).
-# A named `dvc exp run`: params.yaml keeps the defaults; `dvc exp show` compares. Checked by
-# tests/unit/test_config.py.
+# A `dvc exp run --temp` (in a temp copy: the workspace and params.yaml keep the defaults) named
+# with the time (a name is taken once); `dvc exp show` compares. tests/unit/test_config.py checks
+# the overrides.
 QUALITY_PARAMS := signals.n_per_family=600 train.signal_denoiser.channels=32 train.signal_denoiser.epochs=60
 
 quality: env
-	dvc exp run -n denoiser-quality $(addprefix -S ,$(QUALITY_PARAMS))
+	dvc exp run --temp -n denoiser-quality-$$(date +%Y%m%d-%H%M) $(addprefix -S ,$(QUALITY_PARAMS))
 
 test: env
 	python -m pytest
