@@ -88,8 +88,8 @@ class TrainConfig:
 @dataclass
 class FitResult:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, val_loss, seconds so far
-    best_epoch: int = 0  # of the last phase (with refine_epochs, val losses of the two phases differ in kind)
-    best_val_loss: float = float("inf")
+    best_epoch: int = 0  # of the last phase, by its own loss
+    best_val_loss: float = float("inf")  # the last phase's loss: with refine_epochs, refine_val_loss
     seconds: float = 0.0
     stopped_early: bool = False
     samples_per_s: float = 0.0  # training samples per second of the training passes (validation excluded)
@@ -123,10 +123,16 @@ class _Pass:
     samples: int
     seconds: float
     loading_seconds: float  # of `seconds`, waiting for the next batch
+    monitored: float | None = None  # mean of `monitor_fn` over the same outputs, when one is given
 
 
-def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> _Pass:
-    """One pass over the batches; trains when an optimizer is given.
+def _loss(fn, outputs: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    return fn(outputs, targets, inputs) if getattr(fn, "takes_inputs", False) else fn(outputs, targets)
+
+
+def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None, monitor_fn=None) -> _Pass:
+    """One pass over the batches; trains when an optimizer is given. `monitor_fn`, a second loss,
+    is only measured on the same outputs (no gradient).
 
     Under DistributedDataParallel each rank trains on its share (rank::world) of every
     batch; its loss is weighted by that share so that DDP's gradient average equals the
@@ -136,7 +142,8 @@ def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> _Pass:
     rank, world = rank_and_world() if training else (0, 1)
     model.train(training)
     constrain = getattr(getattr(model, "module", model), "constrain_", None)  # optional weight constraint
-    total, count, loading = torch.zeros((), dtype=torch.float64), 0, 0.0
+    total, monitored = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    count, loading = 0, 0.0
     started = time.perf_counter()
     with torch.set_grad_enabled(training):
         while True:
@@ -154,7 +161,7 @@ def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> _Pass:
             inputs = inputs.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             outputs = model(inputs)
-            loss = loss_fn(outputs, targets, inputs) if getattr(loss_fn, "takes_inputs", False) else loss_fn(outputs, targets)
+            loss = _loss(loss_fn, outputs, targets, inputs)
             if training:
                 optimizer.zero_grad(set_to_none=True)
                 (loss * share if world > 1 else loss).backward()
@@ -162,12 +169,16 @@ def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None) -> _Pass:
                 if constrain is not None:
                     constrain()
             total += loss.detach().double().cpu() * len(inputs)
+            if monitor_fn is not None:
+                with torch.no_grad():
+                    monitored += _loss(monitor_fn, outputs.detach(), targets, inputs).double().cpu() * len(inputs)
             count += len(inputs)
-    if world > 1:  # the epoch's loss over every rank's samples
-        totals = torch.tensor([total.item(), float(count)], dtype=torch.float64)
+    if world > 1:  # the epoch's losses over every rank's samples
+        totals = torch.tensor([total.item(), monitored.item(), float(count)], dtype=torch.float64)
         dist.all_reduce(totals)
-        total, count = totals[0], int(totals[1].item())
-    return _Pass(float(total) / count, count, time.perf_counter() - started, loading)
+        total, monitored, count = totals[0], totals[1], int(totals[2].item())
+    return _Pass(float(total) / count, count, time.perf_counter() - started, loading,
+                 None if monitor_fn is None else float(monitored) / count)
 
 
 def fit(
@@ -187,7 +198,9 @@ def fit(
     With config.refine_epochs, training has two phases: `loss_fn` at config.lr, then the last
     refine_epochs on `refine_loss_fn` with a fresh Adam at config.refine_lr, starting from the
     first phase's best weights. Early stopping ends a phase after `patience` epochs without a
-    new best val loss.
+    new best val loss (of the phase's own loss). Each history row's train_loss/val_loss are
+    `loss_fn`'s in both phases, one curve to read across them; refine rows add the refine loss
+    as refine_train_loss/refine_val_loss.
     """
     device = device or select_device()
     seed_everything(config.seed)
@@ -202,33 +215,36 @@ def fit(
     # every rank draws the same batch order from the same seed and takes its share of each batch
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     val_batch = max(config.batch_size, 256)
-    phases = [(loss_fn, config.lr, config.epochs - config.refine_epochs)]
+    # (loss trained on, lr, epochs, loss only measured: the first one, while refining)
+    phases = [(loss_fn, config.lr, config.epochs - config.refine_epochs, None)]
     if config.refine_epochs:
         if refine_loss_fn is None:
             raise ValueError("refine_epochs > 0 needs a refine_loss_fn")
-        phases.append((refine_loss_fn, config.refine_lr, config.refine_epochs))
+        phases.append((refine_loss_fn, config.refine_lr, config.refine_epochs, loss_fn))
 
     result = FitResult()
     started = time.perf_counter()
     trained_samples = training_seconds = loading_seconds = 0.0
     bar = tqdm(total=config.epochs, desc="train", unit="epoch", disable=rank > 0 or not show_progress())
     epoch = 0
-    for phase_loss, lr, phase_epochs in phases:
+    for phase_loss, lr, phase_epochs, monitor_fn in phases:
         optimizer = torch.optim.Adam(trained.parameters(), lr=lr)
         result.best_val_loss, result.best_epoch = float("inf"), epoch
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         for epoch in range(epoch + 1, epoch + phase_epochs + 1):
             train_pass = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), phase_loss, device,
-                                    optimizer)
-            val_loss = _run_epoch(model, batches(val_set, val_batch), phase_loss, device).loss  # every rank: same
-            train_loss = train_pass.loss
+                                    optimizer, monitor_fn)
+            val_pass = _run_epoch(model, batches(val_set, val_batch), phase_loss, device, monitor_fn=monitor_fn)
+            train_loss, val_loss = train_pass.loss, val_pass.loss  # every rank: the same val loss
             if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
                 raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
             trained_samples += train_pass.samples
             training_seconds += train_pass.seconds
             loading_seconds += train_pass.loading_seconds
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                   "seconds": round(time.perf_counter() - started, 3),
+            losses = {"train_loss": train_loss, "val_loss": val_loss} if monitor_fn is None else {
+                "train_loss": train_pass.monitored, "val_loss": val_pass.monitored,
+                "refine_train_loss": train_loss, "refine_val_loss": val_loss}
+            row = {"epoch": epoch, **losses, "seconds": round(time.perf_counter() - started, 3),
                    **(epoch_metrics(model) if epoch_metrics else {})}
             result.history.append(row)
             if on_epoch:

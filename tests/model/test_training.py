@@ -143,11 +143,18 @@ def test_refine_epochs_train_the_last_epochs_on_the_refine_loss():
     result = fit(model, data, data, tagged("first", loss_fn), config, device=torch.device("cpu"),
                  refine_loss_fn=tagged("refine", torch.nn.L1Loss()))
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]
-    per_epoch = len(seen) // 5  # one training batch and one validation batch per epoch
-    assert seen == ["first"] * 3 * per_epoch + ["refine"] * 2 * per_epoch
+    # one training batch and one validation batch per epoch; while refining, the first loss is
+    # measured on the same outputs
+    assert seen == ["first"] * 3 * 2 + ["refine", "first"] * 2 * 2
     assert result.best_epoch in (4, 5)  # the best epoch of the refine phase
     with torch.no_grad():
-        l1 = torch.nn.L1Loss()(model(data.tensors[0]), data.tensors[1]).item()
+        outputs = model(data.tensors[0])
+    l1 = torch.nn.L1Loss()(outputs, data.tensors[1]).item()
     assert l1 == pytest.approx(result.best_val_loss, rel=1e-5)  # its weights are the ones loaded back
+    # train_loss/val_loss are the first loss in every row; the refine loss sits beside them
+    best = result.history[result.best_epoch - 1]
+    assert best["refine_val_loss"] == pytest.approx(l1, rel=1e-5)
+    assert best["val_loss"] == pytest.approx(loss_fn(outputs, data.tensors[1]).item(), rel=1e-5)
+    assert all("refine_val_loss" not in row for row in result.history[:3])
     with pytest.raises(ValueError, match="refine_loss_fn"):
         fit(model, data, data, loss_fn, config, device=torch.device("cpu"))

@@ -120,3 +120,14 @@ def test_serve_binds_loopback_unless_told_otherwise_and_uses_this_environment():
     result = subprocess.run([sys.executable, "-m", "pipeline.serve", "--help"], capture_output=True, text=True,
                             env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert "default 127.0.0.1: loopback only" in result.stdout
+
+
+def test_write_table_keeps_every_column_of_any_row(tmp_path):
+    """A training history whose refine epochs add columns: one header with all of them, blanks
+    where a row has none."""
+    from pipeline.plots import write_table
+
+    write_table(tmp_path / "loss.csv", [{"epoch": 1, "val_loss": 0.5},
+                                        {"epoch": 2, "val_loss": 0.4, "refine_val_loss": 0.9}])
+    assert (tmp_path / "loss.csv").read_text().splitlines() == [
+        "epoch,val_loss,refine_val_loss", "1,0.5,", "2,0.4,0.9"]
