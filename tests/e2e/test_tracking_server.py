@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.serve import free_ports
+from pipeline.serve import free_ports, start_servers, stop_servers, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,7 @@ def tracking_server(postgres, tmp_path_factory):
         proc.wait(timeout=30)
 
 
-def test_pipeline_logs_registers_and_serves_through_the_server(stock_workdir, tracking_server):
+def test_pipeline_logs_registers_and_serves_through_the_server(stock_workdir, tracking_server, tmp_path_factory):
     import requests
 
     url, artifacts = tracking_server
@@ -103,17 +103,14 @@ def test_pipeline_logs_registers_and_serves_through_the_server(stock_workdir, tr
     assert not (work.root / "mlflow.db").exists(), "nothing may go to the default sqlite store"
     assert any(artifacts.rglob("model.pt")), "artifacts land in the server's artifact root"
 
-    (port,) = free_ports(1)
-    server = subprocess.Popen([sys.executable, "-m", "pipeline.serve", "stock-rnn", "--port", str(port)],
-                              cwd=work.root, env=work.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    logs = tmp_path_factory.mktemp("model-server")
+    servers = start_servers(["stock-rnn"], logs, cwd=work.root, env=work.env)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/ping", server, "model server")
+        wait_until_ready(servers, logs, timeout=120)
         window = [[100.0 + i, 102.0 + i, 99.0 + i] for i in range(30)]
-        response = requests.post(f"http://127.0.0.1:{port}/invocations", timeout=30,
+        response = requests.post(f"{servers['stock-rnn'][1]}/invocations", timeout=30,
                                  json={"dataframe_split": {"columns": ["Open", "High", "Low"], "data": window}})
         assert response.status_code == 200, response.text
         assert response.json()["predictions"][0]["next_close"] > 0
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_servers(servers)
