@@ -413,6 +413,22 @@ def wiener_filter(noisy: np.ndarray, window: int) -> np.ndarray:
         return wiener(noisy, (1, window))
 
 
+def adaptive_wiener(noisy: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """A locally adaptive Wiener filter per signal, and its divergence (for SURE). Over `window`
+    points: local mean m and variance v; out = m + max(0, 1 - n / v) (x - m), n the signal's mean
+    local variance (scipy's noise estimate, per signal, so it smooths less than sigma-hat would on
+    rough stretches). Divergence: the sum of d out_i / d x_i as inside the signal, n held fixed."""
+    x = np.asarray(noisy, np.float64)
+    mean = uniform_filter1d(x, window, axis=-1, mode="nearest")
+    var = uniform_filter1d(x * x, window, axis=-1, mode="nearest") - np.square(mean)
+    level = np.mean(var, -1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):  # var 0: a flat stretch keeps its mean
+        gain = np.where(var > level, 1 - level / var, 0.0)
+        gain_slope = np.where(var > level, 2 * level * (x - mean) / (window * np.square(var)), 0.0)
+    divergence = np.sum(1 / window + gain * (1 - 1 / window) + (x - mean) * gain_slope, -1)
+    return mean + gain * (x - mean), divergence
+
+
 def ls_projection(noisy: np.ndarray, degree: int) -> np.ndarray:
     """Least-squares fit of a polynomial of `degree` to every signal (x's scale does not matter)."""
     t = np.linspace(-1, 1, noisy.shape[-1])
@@ -485,16 +501,29 @@ def sure(noisy: np.ndarray, denoised: np.ndarray, noise: Noise, divergence: np.n
     return mean_square + np.square(noise.sigma) * (2 * divergence / noisy.shape[-1] - 1)
 
 
+FALLBACK_WIENER_MAX_WINDOW = 21  # wider adaptive windows smooth like the Savitzky-Golay ones
+
+
+def _fallback_candidates(clean: np.ndarray):
+    """(output, divergence) of every filter the fallback may pick: Savitzky-Golay filters, then
+    adaptive Wiener filters (these keep jumps at 1-3 % noise, where smoothing across them costs
+    more than the noise)."""
+    length = clean.shape[-1]
+    for window, polyorder in CLASSICAL["savgol"][1](length):
+        yield savitzky_golay(clean, window, polyorder), savgol_trace(window, polyorder, length)
+    for window in windows(length):
+        if window <= FALLBACK_WIENER_MAX_WINDOW:
+            yield adaptive_wiener(clean, window)
+
+
 def fallback_filter(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
     """The guard's classical answer, label-free and per signal, and its SURE: the input without its
-    glitches, smoothed by the acceptable Savitzky-Golay filter with the lowest SURE; not smoothed
+    glitches, smoothed by the acceptable candidate filter with the lowest SURE; not smoothed
     when none is acceptable."""
     clean = deglitch(noisy, noise)
-    length = clean.shape[-1]
-    best, best_risk = clean, sure(noisy, clean, noise, length)  # not smoothed: the identity's divergence
-    for window, polyorder in CLASSICAL["savgol"][1](length):
-        out = savitzky_golay(clean, window, polyorder)
-        risk = sure(noisy, out, noise, savgol_trace(window, polyorder, length))
+    best, best_risk = clean, sure(noisy, clean, noise, clean.shape[-1])  # not smoothed: the identity's divergence
+    for out, divergence in _fallback_candidates(clean):
+        risk = sure(noisy, out, noise, divergence)
         better = (risk < best_risk) & acceptable(noisy, out, noise)
         best, best_risk = np.where(better[:, None], out, best), np.where(better, risk, best_risk)
     return best, best_risk
