@@ -17,7 +17,8 @@ least-squares projection onto {1, x, x^2} is reported as well: under Gaussian no
 the ceiling for any estimator that knows the family, 10*log10(length / 3) dB on average
 (17.0 dB at 150 points). For the fixed `quadratic` family the curve itself is known, so a
 model may beat it there; under glitches a robust fit may too. A fifth, label-free baseline is
-the guard's own fallback (glitches removed, then Savitzky-Golay picked per signal by SURE);
+the guard's own fallback (glitches removed, then a Savitzky-Golay or adaptive Wiener filter
+picked per signal by SURE);
 "the best classical filter" of a group is the best of all of them and the noisy input.
 
 What is served and scored is the guarded model (guarded_denoise): the network's output (the
@@ -457,8 +458,8 @@ GUARD_MAX_ERROR = 0.8  # estimated error power of an output / the noise power of
 GUARD_MAX_SAME_SIGN = 0.6  # share of neighbouring residuals of one sign (white: 0.5; 0.6: correlation 0.3)
 GUARD_SURE_Z = 2.0  # fall back when the model's SURE exceeds the fallback's by this many standard errors
 # A residual point counts at most this many sigmas: a glitch the 3-point median misses (two dropouts
-# in a row, one at an end) and the network removes must not outweigh the whole check. 8-24 score
-# alike on the test set; below that the check loses its grip at 1 % noise (README).
+# in a row, one at an end) and the network removes must not outweigh the whole check. Chosen on
+# the validation signals: 8-24 score alike (README, "Do-no-harm guard").
 GUARD_RESIDUAL_CLIP = 10.0
 MODEL, FALLBACK = "model", "fallback"  # the path an answer took
 
