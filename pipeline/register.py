@@ -2,12 +2,16 @@
 
 A new version gets the alias `champion` only if it beats its baseline on the test data
 and scores better than the current champion; otherwise it gets `candidate`. The version's
-tags record the metrics and the reason. A checkpoint already registered is not registered
-again. Writes reports/registry.json.
+tags record the metrics and the reason. A checkpoint already registered with the same serving
+code is not registered again; new serving code (the package is bundled into each version: input
+checks, the denoiser's guard) makes a new version of the same checkpoint. Writes
+reports/registry.json.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 from . import paths
 from .cli import main_wrapper, stage_parser
@@ -24,11 +28,28 @@ def _requirements() -> list[str]:
     return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas")]
 
 
-def _existing_version(client, name: str, checkpoint_md5: str):
+def code_digest(package: Path) -> str:
+    """A digest of a package's Python sources (paths and contents): which serving code a version bundles."""
+    digest = hashlib.sha1()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def existing_version(client, name: str, checkpoint_md5: str, serving_code: str):
+    """The version of `name` that holds this checkpoint with this serving code, if any."""
     for version in client.search_model_versions(f"name='{name}'"):
-        if version.tags.get("checkpoint_md5") == checkpoint_md5:
+        if version.tags.get("checkpoint_md5") == checkpoint_md5 and version.tags.get("code_digest") == serving_code:
             return version
     return None
+
+
+def rival_champion(champion, checkpoint_md5: str):
+    """The champion a new version must beat: none where the champion holds this same checkpoint (the
+    new version is that model with newer serving code, and takes the alias if it passes its gate)."""
+    if champion is not None and champion.tags.get("checkpoint_md5") == checkpoint_md5:
+        return None
+    return champion
 
 
 def alias_version(client, name: str, alias: str):
@@ -98,14 +119,16 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
 
     if client.search_registered_models(f"name='{spec.registered_name}'") == []:
         client.create_registered_model(spec.registered_name, description=spec.description)
-    existing = _existing_version(client, spec.registered_name, record["checkpoint_md5"])
+    package = tracking.project_root() / "pipeline"
+    serving_code = code_digest(package)
+    existing = existing_version(client, spec.registered_name, record["checkpoint_md5"], serving_code)
     if existing is not None:
         # search results do not carry aliases on every store: fetch the version itself
         aliases = list(client.get_model_version(spec.registered_name, existing.version).aliases)
         return {"version": int(existing.version), "aliases": aliases, "reason": "already registered", "new": False}
 
     test_data = _test_data_id(spec, params)
-    champion = alias_version(client, spec.registered_name, CHAMPION)
+    champion = rival_champion(alias_version(client, spec.registered_name, CHAMPION), record["checkpoint_md5"])
     # the champion only matters to a version that passed its gate (re-scoring it can be slow)
     champion_score = _champion_score(mlflow, spec, champion, params, test_data) if verdict.passed else None
     alias, reason = decide(verdict, champion_score)
@@ -119,7 +142,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
             name="model",
             python_model=PipelineModel(),
             artifacts={"checkpoint": str(paths.checkpoint(spec.name))},
-            code_paths=[str(tracking.project_root() / "pipeline")],
+            code_paths=[str(package)],
             signature=signature,
             input_example=example,
             pip_requirements=_requirements(),
@@ -131,6 +154,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         "gate_score": repr(verdict.score),
         "gate_score_name": verdict.score_name,
         "checkpoint_md5": record["checkpoint_md5"],
+        "code_digest": serving_code,
         "test_data_id": test_data,
         "status": alias,
         **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},

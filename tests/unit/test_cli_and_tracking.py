@@ -2,12 +2,13 @@
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from pipeline import tracking
-from pipeline.register import CANDIDATE, CHAMPION, decide
+from pipeline.register import CANDIDATE, CHAMPION, code_digest, decide, existing_version, rival_champion
 from pipeline.tasks import Verdict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -131,3 +132,33 @@ def test_write_table_keeps_every_column_of_any_row(tmp_path):
                                         {"epoch": 2, "val_loss": 0.4, "refine_val_loss": 0.9}])
     assert (tmp_path / "loss.csv").read_text().splitlines() == [
         "epoch,val_loss,refine_val_loss", "1,0.5,", "2,0.4,0.9"]
+
+
+def test_a_version_is_reused_only_for_the_same_checkpoint_and_serving_code(tmp_path):
+    """Serving code is bundled into each version: a new guard must reach the registry even when the
+    checkpoint is the same."""
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "guard.py").write_text("LIMIT = 1\n")
+    (tmp_path / "notes.txt").write_text("not code")
+    before = code_digest(tmp_path)
+    (tmp_path / "notes.txt").write_text("still not code")
+    assert code_digest(tmp_path) == before
+    (tmp_path / "tasks" / "guard.py").write_text("LIMIT = 2\n")
+    after = code_digest(tmp_path)
+    assert after != before
+
+    class Client:
+        def search_model_versions(self, query):
+            assert query == "name='m'"
+            return [SimpleNamespace(version="1", tags={"checkpoint_md5": "abc", "code_digest": before})]
+
+    assert existing_version(Client(), "m", "abc", before).version == "1"
+    assert existing_version(Client(), "m", "abc", after) is None
+    assert existing_version(Client(), "m", "abd", before) is None
+
+
+def test_new_serving_code_for_the_champions_checkpoint_is_not_measured_against_itself():
+    champion = SimpleNamespace(version="3", tags={"checkpoint_md5": "abc", "gate_score": "-1.0"})
+    assert rival_champion(champion, "abc") is None  # same model, newer code: it may take the alias
+    assert rival_champion(champion, "abd") is champion
+    assert rival_champion(None, "abc") is None
