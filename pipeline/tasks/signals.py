@@ -6,8 +6,9 @@ Quality is the SNR gain in dB of a denoiser over its noisy input, for one group 
     gain = 10 * log10( sum((noisy - pure)^2) / sum((denoised - pure)^2) )
 
 summed over every point of every signal in the group (so it is the ratio of the group's
-noise energy to its residual energy, not a mean of per-signal ratios). Returning the noisy
-input unchanged gains 0 dB; a filter that distorts more than it removes gains < 0 dB.
+noise energy to its residual energy, not a mean of per-signal ratios), counted at most
+GAIN_CEILING_DB (60: exact up to rounding). Returning the noisy input unchanged gains 0 dB; a
+filter that distorts more than it removes gains < 0 dB.
 
 Baselines, each tuned per group on the VALIDATION signals and scored on the test signals:
 moving average, Savitzky-Golay and Wiener (scipy), windows up to half the signal length
@@ -22,8 +23,9 @@ picked per signal by SURE);
 "the best classical filter" of a group is the best of all of them and the noisy input.
 
 What is served and scored is the guarded model (guarded_denoise): the network's output (the
-network given the input with its glitches replaced by the running median) where its residual
-looks like the noise the input carries and its SURE is not worse than the fallback's, the
+network given the input with its glitches replaced by the running median), or its polynomial
+expert taken whole where that is the better estimate (prefer_trend), where this answer's residual
+looks like the noise the input carries and its SURE is not worse than the fallback's; the
 fallback elsewhere. Families in `held_out` (SignalSet) are never trained on: their groups
 score the guarded model on kinds of signal it has not seen.
 """
@@ -128,6 +130,7 @@ class MinMaxDenoiser(nn.Module):
     """
 
     fixed_length = False  # True: serves only signals of the training length
+    trend_degree = -1  # the degree of the polynomial expert the guard may take whole; -1: none
 
     def __init__(self, targets: str):
         super().__init__()
@@ -372,11 +375,19 @@ def epoch_metrics(model: MinMaxDenoiser, prepared: Prepared) -> dict[str, float]
 # --- SNR gain and classical baselines -------------------------------------------------
 
 
+# An answer this far below the noise is the signal (a polynomial fitted exactly under glitches comes
+# back at ~140 dB, float32 rounding): gains count at most this, so means over groups, and the gate's
+# score, are not ruled by rounding.
+GAIN_CEILING_DB = 60.0
+
+
 def snr_gain_db(noisy: np.ndarray, pure: np.ndarray, denoised: np.ndarray) -> float:
-    """10*log10(sum((noisy - pure)^2) / sum((denoised - pure)^2)) over all points given, in float64."""
+    """10*log10(sum((noisy - pure)^2) / sum((denoised - pure)^2)) over all points given, in float64,
+    at most GAIN_CEILING_DB."""
     noise = np.sum((np.asarray(noisy, np.float64) - pure) ** 2)
     residual = np.sum((np.asarray(denoised, np.float64) - pure) ** 2)
-    return float(10 * np.log10(noise / residual))
+    with np.errstate(divide="ignore"):  # an exact answer: infinite gain, capped
+        return float(min(10 * np.log10(noise / residual), GAIN_CEILING_DB))
 
 
 def moving_average(noisy: np.ndarray, window: int) -> np.ndarray:
@@ -437,6 +448,31 @@ def ls_projection(noisy: np.ndarray, degree: int) -> np.ndarray:
     return (noisy @ q) @ q.T
 
 
+TREND_KEEP = 0.95  # share of points a robust polynomial fit (and its comparison with the network) keeps
+TREND_ROUNDS = 3  # least-squares fits per robust fit: the first on every point, then on the nearest
+
+
+def robust_trend(noisy: np.ndarray, valid: np.ndarray, degree: int) -> np.ndarray:
+    """Least-trimmed-squares fit of a polynomial of `degree` to every signal's `valid` points (N, L
+    bool): fit, keep the TREND_KEEP share of them nearest the fit, refit. A few glitches among them
+    (a dropout pair the 3-point median misses) then do not pull the fit: an exact polynomial
+    comes back exact."""
+    noisy = np.asarray(noisy, np.float64)
+    basis = np.vander(np.linspace(-1, 1, noisy.shape[-1]), degree + 1)
+
+    def fit_on(kept: np.ndarray) -> np.ndarray:
+        gram = np.einsum("li,nl,lj->nij", basis, kept, basis)
+        moments = np.einsum("li,nl->ni", basis, kept * noisy)
+        return np.linalg.solve(gram, moments[..., None])[..., 0] @ basis.T
+
+    fit = fit_on(valid.astype(np.float64))
+    for _ in range(TREND_ROUNDS - 1):
+        distance = np.where(valid, np.abs(noisy - fit), np.nan)
+        nearest = distance <= np.nanquantile(distance, TREND_KEEP, axis=-1, keepdims=True)
+        fit = fit_on(nearest.astype(np.float64))
+    return fit
+
+
 def windows(length: int) -> list[int]:
     return [w for w in WINDOW_GRID if w <= max(3, length // 2)]
 
@@ -461,7 +497,7 @@ GUARD_SURE_Z = 2.0  # fall back when the model's SURE exceeds the fallback's by 
 # in a row, one at an end) and the network removes must not outweigh the whole check. Chosen on
 # the validation signals: 8-24 score alike (README, "Do-no-harm guard").
 GUARD_RESIDUAL_CLIP = 10.0
-MODEL, FALLBACK = "model", "fallback"  # the path an answer took
+MODEL, TREND, FALLBACK = "model", "trend", "fallback"  # the path an answer took
 
 
 def _residual_off_glitches(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
@@ -530,6 +566,37 @@ def fallback_filter(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.nda
     return best, best_risk
 
 
+def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> np.ndarray:
+    """(N,) mean of the TREND_KEEP share of smallest squared residuals (input - output) away from the
+    input's glitches: how far an output strays from the input where the input is the signal (where
+    glitches carry the noise) and the few glitches the estimate missed do not count."""
+    kept = noise.glitches == 0
+    ordered = np.sort(np.where(kept, np.square(np.asarray(noisy, np.float64) - denoised), np.inf), -1)
+    count = np.maximum(np.floor(TREND_KEEP * kept.sum(-1)), 1)  # all glitches: inf, never preferred
+    return np.sum(np.where(np.arange(ordered.shape[-1]) < count[:, None], ordered, 0.0), -1) / count
+
+
+def prefer_trend(noisy: np.ndarray, noise: Noise, net: np.ndarray, net_risk: np.ndarray,
+                 degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(answer, its SURE, taken): per signal, the network's polynomial expert taken whole where it is
+    the better estimate, the network's output elsewhere. The network blends the expert in softly,
+    a blend that stays near a half at high noise; but on a polynomial the least-squares fit is the
+    best estimate, and from a clean input it is exact.
+    - White noise: the least-squares fit of the input without its glitches, where its SURE (exact:
+      its divergence is degree + 1) is below the network's and its residual is acceptable.
+    - Glitches (no white noise to speak of): the robust fit, where it strays from the input less
+      than the network's output does (away from the glitches, over the nearest TREND_KEEP share of
+      points: a glitch-free input there is the signal itself)."""
+    clean = deglitch(noisy, noise)
+    fitted = ls_projection(clean, degree)
+    fitted_risk = sure(noisy, fitted, noise, degree + 1)
+    white = noise.white & (fitted_risk < net_risk) & acceptable(noisy, fitted, noise)
+    robust = robust_trend(noisy, noise.glitches == 0, degree)
+    glitchy = ~noise.white & (_trimmed_residual_power(noisy, robust, noise) < _trimmed_residual_power(noisy, net, noise))
+    answer = np.where(white[:, None], fitted, np.where(glitchy[:, None], robust, net))
+    return answer, np.where(white, fitted_risk, net_risk), white | glitchy
+
+
 @dataclass(frozen=True)
 class Guarded:
     denoised: np.ndarray  # float32 (N, L): the answer
@@ -537,10 +604,11 @@ class Guarded:
     classical: np.ndarray  # (N, L): fallback_filter's output
     noise: Noise  # estimated from each input
     fallback: np.ndarray  # (N,) bool: the answer is the classical one
+    trend: np.ndarray  # (N,) bool: the answer is the model's polynomial expert, taken whole
 
     @property
     def path(self) -> np.ndarray:
-        return np.where(self.fallback, FALLBACK, MODEL)
+        return np.where(self.fallback, FALLBACK, np.where(self.trend, TREND, MODEL))
 
 
 # Gaussian probes averaged per signal (one batched forward pass). Going from 4 to 2 moved the test
@@ -560,23 +628,27 @@ def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: 
 
 
 def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
-    """The model's output where it is acceptable and, where white noise carries most of the noise
-    (where SURE holds), its SURE is not significantly above the classical fallback's: by more than
-    GUARD_SURE_Z standard errors of their difference, 2 sigma rms(net - fallback) / sqrt(length)
-    (the noise's share of it); the fallback elsewhere."""
+    """The model's answer (its output, or its polynomial expert where prefer_trend takes it) where it
+    is acceptable and, where white noise carries most of the noise (where SURE holds), its SURE is not
+    significantly above the classical fallback's: by more than GUARD_SURE_Z standard errors of their
+    difference, 2 sigma rms(answer - fallback) / sqrt(length) (the noise's share of it); the fallback
+    elsewhere."""
     noise = estimate_noise(noisy)
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
     # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
     # sawtooth -0.5 to -1.6 dB; white-noise groups within 0.4 dB).
     clean = deglitch(noisy, noise).astype(np.float32)
     net = denoise(model, clean)
+    answer, risk = net, sure(noisy, net, noise, net_divergence(model, clean, noise, net))
+    trend = np.zeros(len(noisy), bool)
+    if model.trend_degree >= 0:
+        answer, risk, trend = prefer_trend(noisy, noise, net, risk, model.trend_degree)
     classical, classical_risk = fallback_filter(noisy, noise)
-    risk = sure(noisy, net, noise, net_divergence(model, clean, noise, net))
-    error = 2 * noise.sigma * np.sqrt(np.mean(np.square(net - classical), -1) / noisy.shape[-1])
+    error = 2 * noise.sigma * np.sqrt(np.mean(np.square(answer - classical), -1) / noisy.shape[-1])
     worse = risk - classical_risk > GUARD_SURE_Z * error
-    fallback = ~acceptable(noisy, net, noise) | (noise.white & worse)
-    denoised = np.where(fallback[:, None], classical, net).astype(np.float32)
-    return Guarded(denoised, net, classical, noise, fallback)
+    fallback = ~acceptable(noisy, answer, noise) | (noise.white & worse)
+    denoised = np.where(fallback[:, None], classical, answer).astype(np.float32)
+    return Guarded(denoised, net, classical, noise, fallback, trend & ~fallback)
 
 
 @dataclass(frozen=True)
@@ -606,7 +678,8 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded) -> list[dict]:
         row: dict = {"group": f"{family}/{noise}", "family": family, "noise": noise,
                      "held_out": family in test.held_out, "model": snr_gain_db(noisy, pure, guarded.denoised[t]),
                      "net": snr_gain_db(noisy, pure, guarded.net[t]),
-                     "fallback_share": float(guarded.fallback[t].mean()), "noisy": 0.0}
+                     "fallback_share": float(guarded.fallback[t].mean()),
+                     "trend_share": float(guarded.trend[t].mean()), "noisy": 0.0}
         tuned = {name: tune(name, val.noisy[v], val.pure[v]) for name in CLASSICAL}
         for name, best in tuned.items():
             row[name] = snr_gain_db(noisy, pure, CLASSICAL[name][0](noisy, *best.params))
@@ -623,7 +696,7 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded) -> list[dict]:
 
 BASELINES = ("noisy", *CLASSICAL, "fallback_filter")  # the best of these is "the best classical filter"
 HELD_OUT_TOLERANCE_DB = 1.0  # a held-out kind passes at >= 0 dB and within this of the best classical filter
-SUMMARIES = ("model", "net", "best_classical", "fallback_share")  # averaged per noise and per kind
+SUMMARIES = ("model", "net", "best_classical", "fallback_share", "trend_share")  # averaged per noise and per kind
 
 
 def passes(row: dict) -> bool:
@@ -658,6 +731,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
         metrics[f"test_snr_gain_db_{slice_}"] = row["model"]
         metrics[f"test_net_snr_gain_db_{slice_}"] = row["net"]
         metrics[f"test_fallback_share_{slice_}"] = row["fallback_share"]
+        metrics[f"test_trend_share_{slice_}"] = row["trend_share"]
         for name in (*CLASSICAL, "fallback_filter", "best_classical", "ls_bound"):
             if row[name] is not None:
                 metrics[f"baseline_{name}_test_snr_gain_db_{slice_}"] = row[name]
@@ -675,6 +749,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
         metrics[f"test_{part}min_snr_gain_db"] = min(r["model"] for r in rows if r["held_out"] == held_out)
         metrics[f"test_{part}min_margin_db_vs_best_classical"] = summary["min_margin_db"]
         metrics[f"test_{part}fallback_share"] = summary["fallback_share"]
+        metrics[f"test_{part}trend_share"] = summary["trend_share"]
         metrics[f"test_{part}groups_passing"] = float(summary["groups_passing"])
         metrics[f"test_{part}groups"] = float(summary["groups"])
     for name in CLASSICAL:
@@ -794,7 +869,8 @@ def input_example(prepared: Prepared) -> np.ndarray:
 def serve(model: MinMaxDenoiser, meta: dict, request) -> dict[str, np.ndarray]:
     """A batch of raw noisy signals (rows of equal length) -> per signal: `denoised` (same units and
     length), `noise_sigma` (the noise level estimated from the input, same units) and `path`
-    ("model", or "fallback" where the guard replaced the model's output by a classical filter)."""
+    ("model"; "trend" where the answer is the model's polynomial expert taken whole; "fallback" where
+    the guard replaced the model's answer by a classical filter)."""
     not_numbers = PayloadError("signals must be rows of numbers of equal length")
     if isinstance(request, pd.DataFrame):
         request = request.to_numpy()

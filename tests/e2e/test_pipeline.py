@@ -297,4 +297,4 @@ def test_served_denoiser_answers_the_signal_its_noise_level_and_the_path(served)
     assert set(answer) == {"denoised", "noise_sigma", "path"}
     assert [len(row) for row in answer["denoised"]] == [len(row) for row in signals]
     assert len(answer["noise_sigma"]) == len(signals) and all(s >= 0 for s in answer["noise_sigma"])
-    assert set(answer["path"]) <= {"model", "fallback"}
+    assert set(answer["path"]) <= {"model", "trend", "fallback"}

@@ -5,6 +5,7 @@ import pytest
 from pipeline.data.signals import generate_signals
 from pipeline.tasks.signals import (
     CLASSICAL,
+    GAIN_CEILING_DB,
     Guarded,
     estimate_noise,
     fallback_filter,
@@ -34,6 +35,13 @@ def test_snr_gain_of_the_identity_is_zero_and_of_a_tenth_residual_ten_db():
     assert snr_gain_db(noisy, pure, noisy) == 0.0
     assert snr_gain_db(noisy, pure, pure + (noisy - pure) / np.sqrt(10)) == pytest.approx(10.0)
     assert snr_gain_db(noisy, pure, pure + 2 * (noisy - pure)) == pytest.approx(-10 * np.log10(4))
+
+
+def test_snr_gain_of_an_exact_answer_is_the_ceiling():
+    pure = rng.normal(size=(4, 50))
+    noisy = pure + rng.normal(size=pure.shape)
+    assert snr_gain_db(noisy, pure, pure) == GAIN_CEILING_DB
+    assert snr_gain_db(noisy, pure, pure + 1e-7 * (noisy - pure)) == GAIN_CEILING_DB  # 140 dB: rounding
 
 
 def test_snr_gain_aggregates_energy_over_the_group_not_per_signal():
@@ -99,11 +107,13 @@ def test_group_rows_score_every_family_and_noise_and_bound_only_linear_families(
     val = generate_signals(40, families, noises, seed=1)
     test = generate_signals(40, families, noises, seed=2)
     noise = estimate_noise(test.noisy)
-    identity = Guarded(test.noisy, test.noisy, fallback_filter(test.noisy, noise)[0], noise, np.zeros(len(test.noisy), bool))
+    nowhere = np.zeros(len(test.noisy), bool)
+    identity = Guarded(test.noisy, test.noisy, fallback_filter(test.noisy, noise)[0], noise, nowhere, nowhere)
     rows = group_rows(val, test, identity)  # the identity as the "model"
     assert [r["group"] for r in rows] == [f"{f}/{n}" for f in families for n in test.noise_names]
     for row in rows:
-        assert row["model"] == row["net"] == row["noisy"] == row["fallback_share"] == 0.0 and not row["held_out"]
+        assert row["model"] == row["net"] == row["noisy"] == row["fallback_share"] == row["trend_share"] == 0.0
+        assert not row["held_out"]
         assert row["best_classical"] == max(0.0, row["moving_average"], row["savgol"], row["wiener"],
                                             row["fallback_filter"])
         assert row["margin_db"] == -row["best_classical"]

@@ -7,13 +7,16 @@ from pipeline.data.signals import generate_signals
 from pipeline.tasks.signals import (
     FALLBACK,
     MODEL,
+    TREND,
     MinMaxDenoiser,
     acceptable,
     adaptive_wiener,
     estimate_noise,
     fallback_filter,
     guarded_denoise,
+    ls_projection,
     noise_sigma,
+    robust_trend,
     serve,
     snr_gain_db,
 )
@@ -39,6 +42,17 @@ class Echo(Answers):
 
     def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
         return noisy
+
+
+class WithTrend(Answers):
+    """A stand-in model with a quadratic expert, answering with given signals."""
+
+    trend_degree = 2
+
+
+def wobbly(pure: np.ndarray, size: float) -> np.ndarray:
+    """The pure signals off by a slow wave of `size` x their range: an answer with an error floor."""
+    return pure + size * np.ptp(pure, -1, keepdims=True) * np.sin(np.linspace(0, 5 * np.pi, pure.shape[1]))
 
 
 def noisy_set(kinds, sigma, n=40, seed=0):
@@ -102,6 +116,32 @@ def test_guard_falls_back_when_the_model_hallucinates_its_training_family():
     guarded = guarded_denoise(Answers(sine_fit), s.noisy)
     assert guarded.fallback.mean() > 0.95
     assert snr_gain_db(s.noisy, s.pure, sine_fit) < 0 < snr_gain_db(s.noisy, s.pure, guarded.denoised)
+
+
+def test_robust_trend_recovers_a_polynomial_whose_glitches_the_median_missed():
+    """Dropout pairs (readings stuck at 0) escape the 3-point median and pull a least-squares fit;
+    the trimmed fit leaves them out and is exact again."""
+    s = generate_signals(100, ["random_quadratic"], [{"kind": "dropout", "rate": 0.05}], seed=4)
+    noise = estimate_noise(s.noisy)
+    scale = np.ptp(s.pure, -1)
+    plain = np.max(np.abs(ls_projection(s.noisy - noise.glitches, 2) - s.pure), -1) / scale
+    robust = np.max(np.abs(robust_trend(s.noisy, noise.glitches == 0, 2) - s.pure), -1) / scale
+    assert np.mean(plain > 1e-3) > 0.3  # the pairs left in pull the plain fit
+    assert np.all(robust < 1e-5)
+
+
+@pytest.mark.parametrize("noise", [{"kind": "dropout", "rate": 0.05}, {"kind": "relative", "sigma": 0.1}])
+def test_guard_takes_the_polynomial_expert_on_polynomials_and_not_elsewhere(noise):
+    """A model whose own output errs by 5 % of the range: on quadratics the guard serves its quadratic
+    expert (nearly exact under dropouts, the least-squares fit under white noise); on sines, whose
+    residual from any quadratic is structure, it keeps the model's output."""
+    s = generate_signals(60, ["random_quadratic", "sine"], [noise], seed=6)
+    guarded = guarded_denoise(WithTrend(wobbly(s.pure, 0.05)), s.noisy)
+    quadratic = s.family == s.family_names.index("random_quadratic")
+    assert np.mean(guarded.path[quadratic] == TREND) > 0.9
+    assert np.mean(guarded.path[~quadratic] == TREND) == 0
+    gain = snr_gain_db(s.noisy[quadratic], s.pure[quadratic], guarded.denoised[quadratic])
+    assert gain > snr_gain_db(s.noisy[quadratic], s.pure[quadratic], guarded.net[quadratic]) + 3
 
 
 @pytest.mark.parametrize("kind", ["random_walk", "bumps", "square", "chirp"])
