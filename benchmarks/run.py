@@ -90,11 +90,13 @@ def bench_generator() -> dict:
     }}
 
 
-def _read_csv(path: Path) -> list[dict]:
+def read_history(path: Path) -> list[dict]:
+    """A per-epoch CSV as numbers; an empty cell (a column only some epochs fill, such as the refine
+    phase's losses) is left out of its row."""
     import csv
 
     with path.open() as fh:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
 def convergence(reference: list[dict], model: list[dict]) -> dict:
@@ -135,7 +137,7 @@ def bench_repro(reference: str = "signal_denoiser_seed", model: str = "signal_de
                              "data_loading_share": metrics["data_loading_share"]})
         losses = copy / "plots" / "loss"
         converged = {"reference": reference, "model": model,
-                     **convergence(_read_csv(losses / f"{reference}.csv"), _read_csv(losses / f"{model}.csv"))}
+                     **convergence(read_history(losses / f"{reference}.csv"), read_history(losses / f"{model}.csv"))}
     return {"repro": repro, "training": training, "convergence": converged}
 
 

@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from run import convergence  # noqa: E402
+from run import convergence, read_history  # noqa: E402
 
 
 def history(mses, step_s=10.0):
@@ -21,3 +21,13 @@ def test_epochs_and_seconds_to_the_reference_best_error():
 def test_not_reached_is_none():
     figures = convergence(history([0.1]), history([0.2, 0.15]))
     assert figures["epochs_to_reference"] is None and figures["seconds_to_reference"] is None
+
+
+def test_history_with_a_column_only_the_refine_epochs_fill(tmp_path):
+    """The two-phase denoiser's loss CSV: refine_val_loss is empty before the refine epochs."""
+    path = tmp_path / "losses.csv"
+    path.write_text("epoch,val_mse_raw,seconds,refine_val_loss\n1,0.5,10,\n2,0.3,20,0.9\n")
+    rows = read_history(path)
+    assert rows == [{"epoch": 1.0, "val_mse_raw": 0.5, "seconds": 10.0},
+                    {"epoch": 2.0, "val_mse_raw": 0.3, "seconds": 20.0, "refine_val_loss": 0.9}]
+    assert convergence(rows, rows)["epochs_to_reference"] == 2
