@@ -576,23 +576,25 @@ def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Nois
     return np.sum(np.where(np.arange(ordered.shape[-1]) < count[:, None], ordered, 0.0), -1) / count
 
 
-def prefer_trend(noisy: np.ndarray, noise: Noise, net: np.ndarray, net_risk: np.ndarray,
+def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.ndarray, net_risk: np.ndarray,
                  degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(answer, its SURE, taken): per signal, the network's polynomial expert taken whole where it is
     the better estimate, the network's output elsewhere. The network blends the expert in softly,
     a blend that stays near a half at high noise; but on a polynomial the least-squares fit is the
-    best estimate, and from a clean input it is exact.
+    best estimate, and from a clean input it is exact. `clean`: the input without its glitches.
     - White noise: the least-squares fit of the input without its glitches, where its SURE (exact:
       its divergence is degree + 1) is below the network's and its residual is acceptable.
     - Glitches (no white noise to speak of): the robust fit, where it strays from the input less
       than the network's output does (away from the glitches, over the nearest TREND_KEEP share of
       points: a glitch-free input there is the signal itself)."""
-    clean = deglitch(noisy, noise)
     fitted = ls_projection(clean, degree)
     fitted_risk = sure(noisy, fitted, noise, degree + 1)
     white = noise.white & (fitted_risk < net_risk) & acceptable(noisy, fitted, noise)
-    robust = robust_trend(noisy, noise.glitches == 0, degree)
-    glitchy = ~noise.white & (_trimmed_residual_power(noisy, robust, noise) < _trimmed_residual_power(noisy, net, noise))
+    valid = noise.glitches == 0
+    glitchy = ~noise.white & (valid.sum(-1) > 2 * (degree + 1))  # enough points to fit and to judge it
+    robust = np.array(net, np.float64)
+    robust[glitchy] = robust_trend(noisy[glitchy], valid[glitchy], degree)
+    glitchy &= _trimmed_residual_power(noisy, robust, noise) < _trimmed_residual_power(noisy, net, noise)
     answer = np.where(white[:, None], fitted, np.where(glitchy[:, None], robust, net))
     return answer, np.where(white, fitted_risk, net_risk), white | glitchy
 
@@ -637,12 +639,13 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
     # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
     # sawtooth -0.5 to -1.6 dB; white-noise groups within 0.4 dB).
-    clean = deglitch(noisy, noise).astype(np.float32)
-    net = denoise(model, clean)
-    answer, risk = net, sure(noisy, net, noise, net_divergence(model, clean, noise, net))
+    clean = deglitch(noisy, noise)
+    given = clean.astype(np.float32)
+    net = denoise(model, given)
+    answer, risk = net, sure(noisy, net, noise, net_divergence(model, given, noise, net))
     trend = np.zeros(len(noisy), bool)
     if model.trend_degree >= 0:
-        answer, risk, trend = prefer_trend(noisy, noise, net, risk, model.trend_degree)
+        answer, risk, trend = prefer_trend(noisy, clean, noise, net, risk, model.trend_degree)
     classical, classical_risk = fallback_filter(noisy, noise)
     error = 2 * noise.sigma * np.sqrt(np.mean(np.square(answer - classical), -1) / noisy.shape[-1])
     worse = risk - classical_risk > GUARD_SURE_Z * error

@@ -9,6 +9,7 @@ from pipeline.tasks.signals import (
     MODEL,
     TREND,
     MinMaxDenoiser,
+    Noise,
     acceptable,
     adaptive_wiener,
     estimate_noise,
@@ -16,6 +17,7 @@ from pipeline.tasks.signals import (
     guarded_denoise,
     ls_projection,
     noise_sigma,
+    prefer_trend,
     robust_trend,
     serve,
     snr_gain_db,
@@ -142,6 +144,18 @@ def test_guard_takes_the_polynomial_expert_on_polynomials_and_not_elsewhere(nois
     assert np.mean(guarded.path[~quadratic] == TREND) == 0
     gain = snr_gain_db(s.noisy[quadratic], s.pure[quadratic], guarded.denoised[quadratic])
     assert gain > snr_gain_db(s.noisy[quadratic], s.pure[quadratic], guarded.net[quadratic]) + 3
+
+
+def test_an_input_that_is_nearly_all_glitches_keeps_the_network_answer():
+    """Too few points left to fit a polynomial and judge it: the expert is not tried (a fit there
+    would be singular)."""
+    noisy = np.linspace(0, 1, 20)[None] ** 2
+    glitches = np.where(np.arange(20) % 10 == 0, 0.0, 1.0)[None]  # two points left
+    net = noisy + 0.01
+    noise = Noise(np.zeros(1), glitches)
+    answer, _, taken = prefer_trend(noisy, noisy - glitches, noise, net, np.zeros(1), 2)
+    assert not taken[0]
+    np.testing.assert_array_equal(answer, net)
 
 
 @pytest.mark.parametrize("kind", ["random_walk", "bumps", "square", "chirp"])
