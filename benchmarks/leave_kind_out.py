@@ -2,14 +2,15 @@
 without that kind and score the guarded model on it, next to the best classical filter.
 
     python benchmarks/leave_kind_out.py [--kinds sine steps ...] [--epochs 6] [--params params.yaml]
-                                        [--no-mlflow]
+                                        [--no-mlflow] [--out DIR]
 
 The pipeline's own evaluation already holds `signals.held_out_kinds` out of training; this
 repeats that for each of `signals.families` in turn (same params, the kind moved to the
 held-out list, `--epochs` instead of the block's, refine_epochs in proportion). Data and
-models live in a temp folder.
-Writes benchmarks/results/leave_kind_out.{json,md} (the JSON is a DVC metrics file: `dvc
-metrics show`) and logs one run with the same figures and both files to the MLflow experiment
+models live in a temp folder; training takes the GPU when there is one (6 epochs fit the CPU,
+a GPU affords the pipeline's 20).
+Writes DIR/leave_kind_out.{json,md} (DIR: benchmarks/results; that JSON is a DVC metrics file:
+`dvc metrics show`) and logs one run with the same figures and both files to the MLflow experiment
 `signal_denoiser.leave_kind_out` (tag `mlflow.source.git.commit`), unless --no-mlflow.
 """
 from __future__ import annotations
@@ -19,17 +20,16 @@ import datetime as dt
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.config import load_params  # noqa: E402
-from pipeline.data import signals  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
+from train_on_device import train_and_evaluate  # noqa: E402
 
-OUT = REPO / "benchmarks" / "results" / "leave_kind_out"
+RESULTS = REPO / "benchmarks" / "results"
 MODEL = "signal_denoiser"
 EXPERIMENT = f"{MODEL}.leave_kind_out"
 FIGURES = ("model", "net", "best_classical", "margin_db", "fallback_share")  # per group, from the evaluation
@@ -42,32 +42,19 @@ def training_block(params: dict, epochs: int) -> dict:
 
 
 def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
-    """Train MODEL on every family but `kind`, and summarise the guarded model's groups of `kind`."""
-    import torch
-
-    from pipeline.tasks import build_model
-    from pipeline.tasks.signals import evaluate, passes, prepare
-    from pipeline.training import TrainConfig, fit, model_losses
+    """Train MODEL on every family but `kind` (on the pipeline's device: CUDA when present), and
+    summarise the guarded model's groups of `kind`."""
+    from pipeline.generate_signals import generate
+    from pipeline.tasks.signals import passes
 
     cfg = params["signals"]
-    common = {name: cfg[name] for name in ("noises", "length", "x_start", "x_step")}
-    common.update(families=[f for f in cfg["families"] if f != kind], held_out=[kind])
-    data = root / kind
-    data.mkdir()
-    signals.save_signal_set(data / signals.TRAIN_FILE,
-                            signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common))
-    signals.save_signal_set(data / signals.TEST_FILE,
-                            signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common))
-    block = training_block(params, epochs)
-    torch.manual_seed(params["seed"])
-    prepared = prepare(data, block, f"train.{MODEL}", params["seed"])
-    model = build_model(MODELS[MODEL], block, prepared.meta)
-    started = time.perf_counter()
-    config = TrainConfig.from_params(block, params["seed"])
-    fit(model, prepared.train, prepared.val, config=config, device=torch.device("cpu"), **model_losses(MODELS[MODEL]))
-    seconds = time.perf_counter() - started
-    rows = [r for r in evaluate(model, prepared, block).tables["gains"] if r["family"] == kind]
-    return {"train_seconds": round(seconds, 1), "groups_passing": sum(map(passes, rows)), "groups": len(rows),
+    without = {**params, "signals": {**cfg, "families": [f for f in cfg["families"] if f != kind],
+                                     "held_out_kinds": [kind]},
+               "train": {**params["train"], MODEL: training_block(params, epochs)}}
+    generate(without, root / kind)
+    _, result, evaluation = train_and_evaluate(MODELS[MODEL], without, root / kind)
+    rows = [r for r in evaluation.tables["gains"] if r["family"] == kind]
+    return {"train_seconds": round(result.seconds, 1), "groups_passing": sum(map(passes, rows)), "groups": len(rows),
             "noises": {r["noise"]: {k: r[k] for k in FIGURES} for r in rows}}
 
 
@@ -77,14 +64,15 @@ def summarise(kinds: dict[str, dict], epochs: int) -> dict:
             "groups": sum(k["groups"] for k in kinds.values()), "kinds": kinds}
 
 
-def markdown(summary: dict) -> str:
+def markdown(summary: dict, trained_on: str = "the CPU") -> str:
     noises = list(next(iter(summary["kinds"].values()))["noises"])
     lines = ["| held-out kind | " + " | ".join(noises) + " | passing |", "| --- |" + " --- |" * (len(noises) + 1)]
     for kind, result in summary["kinds"].items():
         cells = [f"{g['model']:+.1f} / {g['best_classical']:+.1f}" for g in result["noises"].values()]
         lines.append(f"| {kind} | " + " | ".join(cells) + f" | {result['groups_passing']}/{result['groups']} |")
     legend = (f"Cells: guarded model / best classical filter, test SNR gain in dB (noisy input: 0); "
-              f"{summary['groups_passing']} of {summary['groups']} groups pass; {summary['epochs']} epochs per model.")
+              f"{summary['groups_passing']} of {summary['groups']} groups pass; {summary['epochs']} epochs per model, "
+              f"trained on {trained_on}.")
     return "\n".join(lines) + f"\n\n{legend}\n"
 
 
@@ -102,7 +90,7 @@ def mlflow_metrics(summary: dict) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
 
 
-def log_run(summary: dict, params: dict) -> str:
+def log_run(summary: dict, params: dict, files: list[Path]) -> str:
     """One MLflow run per benchmark: the model's params, every figure as a metric, both files."""
     from pipeline import tracking
 
@@ -118,9 +106,18 @@ def log_run(summary: dict, params: dict) -> str:
         mlflow.log_params(tracking.flatten({**training_block(params, summary["epochs"]),
                                             "kinds": list(summary["kinds"]), "signals": params["signals"]}))
         mlflow.log_metrics(mlflow_metrics(summary))
-        for suffix in (".json", ".md"):
-            mlflow.log_artifact(str(OUT.with_suffix(suffix)))
+        for path in files:
+            mlflow.log_artifact(str(path))
     return run.info.run_id
+
+
+def trained_on() -> str:
+    import torch
+
+    from pipeline.training import select_device
+
+    device = select_device()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "the CPU"
 
 
 def main() -> None:
@@ -129,6 +126,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="*", help="default: every kind in signals.families")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--no-mlflow", action="store_true", help="only write the results files")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for leave_kind_out.{json,md}")
     args = parser.parse_args()
     params = load_params(args.params)
     kinds = {}
@@ -137,12 +135,14 @@ def main() -> None:
             kinds[kind] = score_without(kind, params, args.epochs, Path(tmp))
             print(json.dumps({kind: kinds[kind]}), flush=True)
     summary = summarise(kinds, args.epochs)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    OUT.with_suffix(".md").write_text(markdown(summary))
-    print(markdown(summary))
+    table = markdown(summary, trained_on())
+    files = [Path(args.out) / "leave_kind_out.json", Path(args.out) / "leave_kind_out.md"]
+    files[0].parent.mkdir(parents=True, exist_ok=True)
+    files[0].write_text(json.dumps(summary, indent=2) + "\n")
+    files[1].write_text(table)
+    print(table)
     if not args.no_mlflow:
-        print(f"logged to MLflow experiment {EXPERIMENT}, run {log_run(summary, params)}")
+        print(f"logged to MLflow experiment {EXPERIMENT}, run {log_run(summary, params, files)}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ training-file rows only tune the classical filters they are compared with.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from . import paths
 from .cli import main_wrapper, stage_parser
@@ -16,7 +17,8 @@ from .errors import ParamsError
 from .io import atomic_path, file_digest
 
 
-def generate(params: dict) -> dict:
+def generate(params: dict, out_dir: Path | None = None) -> dict:
+    """Both signal files and their summary into `out_dir` (default: the stage's data/processed/signals)."""
     from .data import signals
 
     cfg = params["signals"]
@@ -30,7 +32,7 @@ def generate(params: dict) -> dict:
         signals.TEST_FILE: signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common),
     }
     summary: dict = {"files": {}}
-    with atomic_path(paths.dataset_dir("signals")) as tmp:
+    with atomic_path(out_dir or paths.dataset_dir("signals")) as tmp:
         tmp.mkdir()
         for (name, signal_set), part in zip(sets.items(), ("train", "test")):
             signals.save_signal_set(tmp / name, signal_set)

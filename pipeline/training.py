@@ -17,9 +17,16 @@ from tqdm.auto import tqdm
 
 
 def seed_everything(seed: int) -> None:
+    """Seeds every generator and asks for deterministic kernels, so that the same params give the
+    same metrics on a GPU too (cuDNN's autotuner and some CUDA kernels vary run to run; cuBLAS
+    reads its workspace setting at its first use, which comes later)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def select_device() -> torch.device:

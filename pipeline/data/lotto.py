@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import openpyxl
-from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 
 from pipeline.errors import DataError
 
@@ -89,6 +86,10 @@ def summarize(draws: LottoDraws) -> dict:
 
 def _read_sheet(path: Path) -> list[tuple]:
     """All rows of sheet `excel` as value tuples padded to the bonus column, trailing empty rows dropped."""
+    # imported here: reading the processed draws (training, serving) needs no openpyxl
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
@@ -201,6 +202,8 @@ def _expected_round(prev: int, cur: int) -> str:
 
 
 def _col(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
     return get_column_letter(index + 1)
 
 

@@ -1,5 +1,6 @@
 """params.yaml schema: every error names the key and what is allowed."""
 import copy
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,9 @@ import yaml
 
 from pipeline.config import load_params, validate_params
 from pipeline.errors import ParamsError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from train_on_device import quality_overrides, with_overrides  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +96,9 @@ def test_missing_file(tmp_path):
 def test_make_quality_profile_gives_valid_params(raw):
     """`make quality`'s -S overrides (QUALITY_PARAMS in the Makefile) name existing keys and, applied
     to params.yaml as `dvc exp run -S` does, still validate, with every value changed."""
-    line = next(row for row in Path("Makefile").read_text().splitlines() if row.startswith("QUALITY_PARAMS :="))
-    overrides = [item.split("=", 1) for item in line.split(":=", 1)[1].split()]
+    overrides = quality_overrides()
     assert overrides
-    profile = raw
-    for key, value in overrides:
-        profile = broken(profile, key, yaml.safe_load(value))
-    defaults, validated = validate_params(raw), validate_params(profile)
+    defaults, validated = validate_params(raw), with_overrides(raw, overrides)
     for key, _ in overrides:
         default, changed = defaults, validated
         for part in key.split("."):
