@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.config import load_params  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
-from train_on_device import train_and_evaluate  # noqa: E402
+from train_on_device import environment, train_and_evaluate  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 MODEL = "signal_denoiser"
@@ -111,15 +111,6 @@ def log_run(summary: dict, params: dict, files: list[Path]) -> str:
     return run.info.run_id
 
 
-def trained_on() -> str:
-    import torch
-
-    from pipeline.training import select_device
-
-    device = select_device()
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "the CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default=str(REPO / "params.yaml"))
@@ -135,7 +126,7 @@ def main() -> None:
             kinds[kind] = score_without(kind, params, args.epochs, Path(tmp))
             print(json.dumps({kind: kinds[kind]}), flush=True)
     summary = summarise(kinds, args.epochs)
-    table = markdown(summary, trained_on())
+    table = markdown(summary, environment()["gpu"] or "the CPU")
     files = [Path(args.out) / "leave_kind_out.json", Path(args.out) / "leave_kind_out.md"]
     files[0].parent.mkdir(parents=True, exist_ok=True)
     files[0].write_text(json.dumps(summary, indent=2) + "\n")

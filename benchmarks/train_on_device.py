@@ -74,20 +74,12 @@ def with_overrides(raw: dict, overrides: list[tuple[str, object]]) -> dict:
 def train_and_evaluate(spec: ModelSpec, params: dict, data_dir: Path, device=None):
     """What the train and evaluate stages do for `spec`, untracked: (model, FitResult, Evaluation).
     The model trains on `device` (default: the pipeline's choice) and is scored on the CPU."""
-    from pipeline.tasks import build_model
-    from pipeline.training import TrainConfig, fit, model_losses, seed_everything
+    from pipeline.train import fit_model, prepare_and_build
 
-    block = params["train"][spec.name]
-    seed_everything(params["seed"])
-    task = spec.task()
-    prepared = task.prepare(data_dir, block, f"train.{spec.name}", params["seed"])
-    model = build_model(spec, block, prepared.meta)
-    task_metrics = getattr(task, "epoch_metrics", None)
-    result = fit(model, prepared.train, prepared.val, config=TrainConfig.from_params(block, params["seed"]),
-                 device=device, epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)),
-                 **model_losses(spec))
+    prepared, model = prepare_and_build(spec, params, data_dir)
+    result = fit_model(spec, params, model, prepared, device)
     model.cpu().eval()
-    return model, result, task.evaluate(model, prepared, block)
+    return model, result, spec.task().evaluate(model, prepared, params["train"][spec.name])
 
 
 def run_one(spec: ModelSpec, params: dict, data_dir: Path) -> dict:

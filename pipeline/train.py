@@ -34,24 +34,43 @@ def _init_distributed() -> int:
     return dist.get_rank()
 
 
+def prepare_and_build(spec: ModelSpec, params: dict, data_dir):
+    """(prepared data, untrained model) of `spec`, after seeding every generator."""
+    from .tasks import build_model
+    from .training import seed_everything
+
+    block = model_params(params, spec.name)
+    seed_everything(params["seed"])
+    prepared = spec.task().prepare(data_dir, block, f"train.{spec.name}", params["seed"])
+    return prepared, build_model(spec, block, prepared.meta)
+
+
+def fit_model(spec: ModelSpec, params: dict, model, prepared, device, on_epoch=None):
+    """The shared training loop with `spec`'s losses and params, and its task's per-epoch metrics."""
+    from .training import TrainConfig, fit, model_losses
+
+    config = TrainConfig.from_params(model_params(params, spec.name), params["seed"])
+    task_metrics = getattr(spec.task(), "epoch_metrics", None)
+    return fit(model, prepared.train, prepared.val, config=config, on_epoch=on_epoch, device=device,
+               epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)), **model_losses(spec))
+
+
 def train(spec: ModelSpec, params: dict) -> dict | None:
     """Returns the train metrics on rank 0, None on other ranks."""
     from . import tracking
     from .io import file_digest
     from .plots import write_table
-    from .tasks import build_model, save_checkpoint
-    from .training import TrainConfig, count_parameters, fit, model_losses, seed_everything, select_device
+    from .tasks import save_checkpoint
+    from .training import TrainConfig, count_parameters, fit, model_losses, select_device
 
     rank = _init_distributed()
     block = model_params(params, spec.name)
-    seed_everything(params["seed"])
     data_dir = paths.dataset_dir(spec.dataset)
-    prepared = spec.task().prepare(data_dir, block, f"train.{spec.name}", params["seed"])
-    model = build_model(spec, block, prepared.meta)
+    prepared, model = prepare_and_build(spec, params, data_dir)
     device = select_device()
-    config = TrainConfig.from_params(block, params["seed"])
-    if rank > 0:
-        fit(model, prepared.train, prepared.val, config=config, device=device, **model_losses(spec))
+    if rank > 0:  # without the task's per-epoch metrics: rank 0 alone reports them
+        fit(model, prepared.train, prepared.val, config=TrainConfig.from_params(block, params["seed"]), device=device,
+            **model_losses(spec))
         return None
 
     mlflow = tracking.mlflow()
@@ -67,9 +86,7 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
         def log_epoch(row: dict) -> None:
             mlflow.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "seconds")}, step=row["epoch"])
 
-        task_metrics = getattr(spec.task(), "epoch_metrics", None)
-        result = fit(model, prepared.train, prepared.val, config=config, on_epoch=log_epoch, device=device,
-                     epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)), **model_losses(spec))
+        result = fit_model(spec, params, model, prepared, device, on_epoch=log_epoch)
         metrics = {
             "best_epoch": result.best_epoch,
             "best_val_loss": result.best_val_loss,

@@ -16,6 +16,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session")
+def raw():
+    """The repo's params.yaml as parsed YAML, before validation (tests copy it before changing it)."""
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
 @dataclass
 class StockWorkdir:
     """Stages run as `python -m pipeline.<stage> --params <params>` with cwd = `root`."""

@@ -4,19 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline.config import load_params, validate_params
 from pipeline.errors import ParamsError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from train_on_device import quality_overrides, with_overrides  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def raw():
-    with open("params.yaml") as fh:
-        return yaml.safe_load(fh)
 
 
 def broken(raw, path: str, value):

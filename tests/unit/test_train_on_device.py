@@ -3,17 +3,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline.errors import ParamsError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from train_on_device import markdown, parse_assignments, quality_overrides, with_overrides  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def raw():
-    return yaml.safe_load(Path("params.yaml").read_text())
 
 
 def test_assignments_are_parsed_as_yaml_values():
