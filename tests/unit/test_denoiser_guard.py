@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import median_filter
 
 from pipeline.data.signals import generate_signals
 from pipeline.tasks.signals import (
@@ -12,6 +13,7 @@ from pipeline.tasks.signals import (
     Noise,
     acceptable,
     adaptive_wiener,
+    confirm_glitches,
     estimate_noise,
     fallback_filter,
     guarded_denoise,
@@ -25,29 +27,39 @@ from pipeline.tasks.signals import (
 
 
 class Answers(MinMaxDenoiser):
-    """A stand-in model that answers with given signals, whatever it is asked: the i-th row it is
-    asked about, counted over its calls, gets answer i modulo their number (the guard asks in
-    batches, about the input and then about perturbed copies of the whole input)."""
+    """A stand-in model that answers with given signals: answer i for the rows nearest input i (the
+    guard asks about the raw input, the input without its glitches, and perturbed copies of it)."""
 
-    def __init__(self, answer: np.ndarray):
+    def __init__(self, answer: np.ndarray, inputs: np.ndarray):
         super().__init__("raw")
         self.answer = torch.nn.Parameter(torch.tensor(answer, dtype=torch.float32), requires_grad=False)
-        self.asked = 0
+        self.inputs = torch.tensor(inputs, dtype=torch.float32)
 
     def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
-        rows = (self.asked + torch.arange(len(noisy))) % len(self.answer)
-        self.asked += len(noisy)
-        return self.answer[rows]
+        return self.answer[torch.cdist(noisy, self.inputs).argmin(-1)]
 
 
 class Echo(Answers):
     """A stand-in model that answers with its input: shows what the guard gives the network."""
 
     def __init__(self):
-        super().__init__(np.zeros((1, 1)))
+        super().__init__(np.zeros((1, 1)), np.zeros((1, 1)))
 
     def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
         return noisy
+
+
+class RunningMedian(Answers):
+    """A stand-in model that answers with the 3-point running median of what it is asked (it removes
+    lone glitches, and keeps everything else nearly as it is) and records each question."""
+
+    def __init__(self):
+        super().__init__(np.zeros((1, 1)), np.zeros((1, 1)))
+        self.questions = []
+
+    def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
+        self.questions.append(noisy.numpy().copy())
+        return torch.from_numpy(median_filter(noisy.numpy(), size=(1, 3), mode="nearest"))
 
 
 class WithTrend(Answers):
@@ -92,7 +104,7 @@ def test_guard_keeps_a_good_answer_on_in_family_inputs():
     s = noisy_set(["sine", "random_quadratic", "gp"], 0.05, n=150)
     noise = estimate_noise(s.noisy)
     assert acceptable(s.noisy, s.pure, noise).mean() > 0.98
-    guarded = guarded_denoise(Answers(s.pure), s.noisy)
+    guarded = guarded_denoise(Answers(s.pure, s.noisy), s.noisy)
     assert snr_gain_db(s.noisy, s.pure, guarded.denoised) > snr_gain_db(s.noisy, s.pure, guarded.classical) + 3
     for kind in ("sine", "gp"):
         assert guarded.fallback[s.family == s.family_names.index(kind)].mean() < 0.05
@@ -119,7 +131,7 @@ def test_guard_falls_back_when_the_model_hallucinates_its_training_family():
     basis = np.stack([np.ones_like(t), np.sin(4 * np.pi * t), np.cos(4 * np.pi * t)], 1)
     sine_fit = s.noisy @ basis @ np.linalg.pinv(basis)  # least-squares sine: the "training family"
     assert acceptable(s.noisy, sine_fit, estimate_noise(s.noisy)).mean() < 0.05
-    guarded = guarded_denoise(Answers(sine_fit), s.noisy)
+    guarded = guarded_denoise(Answers(sine_fit, s.noisy), s.noisy)
     assert guarded.fallback.mean() > 0.95
     assert snr_gain_db(s.noisy, s.pure, sine_fit) < 0 < snr_gain_db(s.noisy, s.pure, guarded.denoised)
 
@@ -142,7 +154,7 @@ def test_guard_takes_the_polynomial_expert_on_polynomials_and_not_elsewhere(nois
     expert (nearly exact under dropouts, the least-squares fit under white noise); on sines, whose
     residual from any quadratic is structure, it keeps the model's output."""
     s = generate_signals(60, ["random_quadratic", "sine"], [noise], seed=6)
-    guarded = guarded_denoise(WithTrend(wobbly(s.pure, 0.05)), s.noisy)
+    guarded = guarded_denoise(WithTrend(wobbly(s.pure, 0.05), s.noisy), s.noisy)
     quadratic = s.family == s.family_names.index("random_quadratic")
     assert np.mean(guarded.path[quadratic] == TREND) > 0.9
     assert np.mean(guarded.path[~quadratic] == TREND) == 0
@@ -204,14 +216,31 @@ def test_the_network_is_given_the_input_without_its_glitches():
     s = generate_signals(20, ["sine", "steps"], [{"kind": "spikes", "rate": 0.02, "level": 1.0}], seed=5)
     noise = estimate_noise(s.noisy)
     assert np.count_nonzero(noise.glitches) > 60  # ~3 spikes per signal, found
-    guarded = guarded_denoise(Echo(), s.noisy)
-    np.testing.assert_allclose(guarded.net, s.noisy - noise.glitches, atol=1e-6)
+    model = RunningMedian()  # removes the spikes when asked about the raw input: they stay glitches
+    guarded_denoise(model, s.noisy)
+    raw, given = model.questions[:2]  # then perturbed copies of `given`, for the divergence
+    np.testing.assert_allclose(raw, s.noisy, atol=1e-6)
+    np.testing.assert_allclose(given, s.noisy - noise.glitches, atol=1e-6)
+
+
+def test_a_flagged_point_the_network_keeps_is_signal_and_one_it_removes_a_glitch():
+    rng = np.random.default_rng(3)
+    noisy = np.zeros((3, 40)) + 0.001 * rng.standard_normal((3, 40))
+    noisy[:2, 20] += 1.0  # a one-sample piece, or a spike: the 3-point median cannot tell; row 2 has none
+    noise = estimate_noise(noisy)
+    assert (noise.glitches[:2, 20] != 0).all() and not noise.glitches[2].any()
+    assert not confirm_glitches(Echo(), noisy, noise).glitches.any()  # kept by the network: signal
+    model = RunningMedian()
+    confirmed = confirm_glitches(model, noisy, noise)
+    np.testing.assert_array_equal(confirmed.glitches, noise.glitches)  # removed by it: glitches
+    np.testing.assert_array_equal(confirmed.sigma, noise.sigma)
+    assert [len(q) for q in model.questions] == [2]  # asked about the flagged signals only
 
 
 def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
     clean = np.repeat([[0.0, 1.0, 0.0, 2.0]], 8, axis=1).astype(np.float32)  # steps: sigma estimate 0
     assert noise_sigma(clean)[0] == 0 and not acceptable(clean, clean + 0.01, estimate_noise(clean))[0]
-    guarded = guarded_denoise(Answers(clean + 0.01), clean)
+    guarded = guarded_denoise(Answers(clean + 0.01, clean), clean)
     assert guarded.fallback.all()
     np.testing.assert_array_equal(guarded.denoised, clean)
 
@@ -220,7 +249,7 @@ def test_serve_answers_the_denoised_signals_the_noise_level_and_the_path():
     s = noisy_set(["sine", "steps"], 0.05, n=2)
     answer = s.pure.copy()
     answer[3] = 0  # a bad answer for one signal
-    out = serve(Answers(answer), {"length": 150}, s.noisy)
+    out = serve(Answers(answer, s.noisy), {"length": 150}, s.noisy)
     assert set(out) == {"denoised", "noise_sigma", "path"}
     assert out["denoised"].shape == s.noisy.shape and out["denoised"].dtype == np.float32
     assert out["noise_sigma"].shape == (4,) and out["noise_sigma"].dtype == np.float32
