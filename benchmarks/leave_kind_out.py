@@ -8,7 +8,7 @@ The pipeline's own evaluation already holds `signals.held_out_kinds` out of trai
 repeats that for each of `signals.families` in turn (same params, the kind moved to the
 held-out list, `--epochs` instead of the block's, refine_epochs in proportion). Data and
 models live in a temp folder; training takes the GPU when there is one (on 2 CPU cores 6 epochs
-take ~8 min, the pipeline's 20 ~27 min).
+take ~8 min, the pipeline's 20 ~28 min).
 Writes DIR/leave_kind_out.{json,md} (DIR: benchmarks/results; that JSON is a DVC metrics file:
 `dvc metrics show`) and logs one run with the same figures and both files to the MLflow experiment
 `signal_denoiser.leave_kind_out` (tag `mlflow.source.git.commit`), unless --no-mlflow.
