@@ -45,12 +45,13 @@ def prepare_and_build(spec: ModelSpec, params: dict, data_dir):
     return prepared, build_model(spec, block, prepared.meta)
 
 
-def fit_model(spec: ModelSpec, params: dict, model, prepared, device, on_epoch=None):
-    """The shared training loop with `spec`'s losses and params, and its task's per-epoch metrics."""
+def fit_model(spec: ModelSpec, params: dict, model, prepared, device, on_epoch=None, reports: bool = True):
+    """The shared training loop with `spec`'s losses and params, and (where this process `reports`)
+    its task's per-epoch metrics."""
     from .training import TrainConfig, fit, model_losses
 
     config = TrainConfig.from_params(model_params(params, spec.name), params["seed"])
-    task_metrics = getattr(spec.task(), "epoch_metrics", None)
+    task_metrics = getattr(spec.task(), "epoch_metrics", None) if reports else None
     return fit(model, prepared.train, prepared.val, config=config, on_epoch=on_epoch, device=device,
                epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)), **model_losses(spec))
 
@@ -61,16 +62,15 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
     from .io import file_digest
     from .plots import write_table
     from .tasks import save_checkpoint
-    from .training import TrainConfig, count_parameters, fit, model_losses, select_device
+    from .training import count_parameters, select_device
 
     rank = _init_distributed()
     block = model_params(params, spec.name)
     data_dir = paths.dataset_dir(spec.dataset)
     prepared, model = prepare_and_build(spec, params, data_dir)
     device = select_device()
-    if rank > 0:  # without the task's per-epoch metrics: rank 0 alone reports them
-        fit(model, prepared.train, prepared.val, config=TrainConfig.from_params(block, params["seed"]), device=device,
-            **model_losses(spec))
+    if rank > 0:  # rank 0 alone reports the task's per-epoch metrics
+        fit_model(spec, params, model, prepared, device, reports=False)
         return None
 
     mlflow = tracking.mlflow()
