@@ -18,6 +18,7 @@ from pipeline.tasks.signals import (
     fallback_filter,
     guarded_denoise,
     ls_projection,
+    median_flag_fallback,
     noise_sigma,
     prefer_trend,
     robust_trend,
@@ -255,3 +256,12 @@ def test_serve_answers_the_denoised_signals_the_noise_level_and_the_path():
     assert out["noise_sigma"].shape == (4,) and out["noise_sigma"].dtype == np.float32
     assert list(out["path"]) == [MODEL, MODEL, MODEL, FALLBACK]
     np.testing.assert_allclose(out["noise_sigma"], 0.05 * np.ptp(s.pure, 1), rtol=0.3)
+
+
+@pytest.mark.parametrize("model", [Echo, RunningMedian])  # flags all dropped / all confirmed by the network
+def test_the_classical_baseline_fallback_uses_the_median_flags_alone(model):
+    s = generate_signals(10, ["square", "sine"], [{"kind": "spikes", "rate": 0.02, "level": 1.0},
+                                                  {"kind": "relative", "sigma": 0.05}], seed=7)
+    guarded = guarded_denoise(model(), s.noisy)
+    np.testing.assert_array_equal(median_flag_fallback(s.noisy, guarded),
+                                  fallback_filter(s.noisy, estimate_noise(s.noisy))[0])
