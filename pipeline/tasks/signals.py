@@ -24,9 +24,9 @@ picked per signal by SURE);
 
 What is served and scored is the guarded model (guarded_denoise): the network's output (the
 network given the input with its glitches replaced by the running median), or its polynomial
-expert taken whole where that is the better estimate (prefer_trend), where this answer's residual
-looks like the noise the input carries and its SURE is not worse than the fallback's; the
-fallback elsewhere. Families in `held_out` (SignalSet) are never trained on: their groups
+expert taken whole where that is the better estimate (prefer_trend), blended with the fallback
+as far as SURE shows the blend better (fallback_share), where the result's residual looks like
+the noise the input carries; the fallback elsewhere. Families in `held_out` (SignalSet) are never trained on: their groups
 score the guarded model on kinds of signal it has not seen.
 """
 from __future__ import annotations
@@ -488,18 +488,18 @@ PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"),
 
 
 # --- the do-no-harm guard --------------------------------------------------------------
-# The model's output is served where it is acceptable (its residual looks like the noise the
-# input carries, see `acceptable`); elsewhere the classical fallback_filter's. Bounds: README,
-# "Do-no-harm guard".
+# The model's answer, blended with the classical fallback_filter's where SURE shows that better
+# (fallback_share), is served where it is acceptable (its residual looks like the noise the input
+# carries, see `acceptable`); elsewhere the fallback's. Bounds: README, "Do-no-harm guard".
 
 GUARD_MAX_ERROR = 0.8  # estimated error power of an output / the noise power of its input (1: no gain)
 GUARD_MAX_SAME_SIGN = 0.6  # share of neighbouring residuals of one sign (white: 0.5; 0.6: correlation 0.3)
-GUARD_SURE_Z = 2.0  # fall back when the model's SURE exceeds the fallback's by this many standard errors
+GUARD_SURE_Z = 2.0  # the fallback's share of a blend: its SURE-optimal share less this many standard errors
 # A residual point counts at most this many sigmas: a glitch the 3-point median misses (two dropouts
 # in a row, one at an end) and the network removes must not outweigh the whole check. Chosen on
 # the validation signals: 8-24 score alike (README, "Do-no-harm guard").
 GUARD_RESIDUAL_CLIP = 10.0
-MODEL, TREND, FALLBACK = "model", "trend", "fallback"  # the path an answer took
+MODEL, TREND, BLEND, FALLBACK = "model", "trend", "blend", "fallback"  # the path an answer took
 
 
 def _residual_off_glitches(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
@@ -556,16 +556,18 @@ def _fallback_candidates(clean: np.ndarray):
 
 
 def fallback_filter(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
-    """The guard's classical answer, label-free and per signal, and its SURE: the input without its
-    glitches, smoothed by the acceptable candidate filter with the lowest SURE; not smoothed
-    when none is acceptable."""
+    """The guard's classical answer, label-free and per signal, and its divergence: the input
+    without its glitches, smoothed by the acceptable candidate filter with the lowest SURE; not
+    smoothed when none is acceptable."""
     clean = deglitch(noisy, noise)
-    best, best_risk = clean, sure(noisy, clean, noise, clean.shape[-1])  # not smoothed: the identity's divergence
+    best, best_divergence = clean, np.full(len(clean), float(clean.shape[-1]))  # not smoothed: the identity
+    best_risk = sure(noisy, clean, noise, best_divergence)
     for out, divergence in _fallback_candidates(clean):
         risk = sure(noisy, out, noise, divergence)
         better = (risk < best_risk) & acceptable(noisy, out, noise)
         best, best_risk = np.where(better[:, None], out, best), np.where(better, risk, best_risk)
-    return best, best_risk
+        best_divergence = np.where(better, divergence, best_divergence)
+    return best, best_divergence
 
 
 def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> np.ndarray:
@@ -578,9 +580,9 @@ def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Nois
     return np.sum(np.where(np.arange(ordered.shape[-1]) < count[:, None], ordered, 0.0), -1) / count
 
 
-def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.ndarray, net_risk: np.ndarray,
+def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.ndarray, net_divergence: np.ndarray,
                  degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(answer, its SURE, taken): per signal, the network's polynomial expert taken whole where it is
+    """(answer, its divergence, taken): per signal, the network's polynomial expert taken whole where it is
     the better estimate, the network's output elsewhere. The network blends the expert in softly,
     a blend that stays near a half at high noise; but on a polynomial the least-squares fit is the
     best estimate, and from a clean input it is exact. `clean`: the input without its glitches.
@@ -590,15 +592,15 @@ def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.nda
       than the network's output does (away from the glitches, over the nearest TREND_KEEP share of
       points: a glitch-free input there is the signal itself)."""
     fitted = ls_projection(clean, degree)
-    fitted_risk = sure(noisy, fitted, noise, degree + 1)
-    white = noise.white & (fitted_risk < net_risk) & acceptable(noisy, fitted, noise)
+    net_risk = sure(noisy, net, noise, net_divergence)
+    white = noise.white & (sure(noisy, fitted, noise, degree + 1) < net_risk) & acceptable(noisy, fitted, noise)
     valid = noise.glitches == 0
     glitchy = ~noise.white & (valid.sum(-1) > 2 * (degree + 1))  # enough points to fit and to judge it
     robust = np.array(net, np.float64)
     robust[glitchy] = robust_trend(noisy[glitchy], valid[glitchy], degree)
     glitchy &= _trimmed_residual_power(noisy, robust, noise) < _trimmed_residual_power(noisy, net, noise)
     answer = np.where(white[:, None], fitted, np.where(glitchy[:, None], robust, net))
-    return answer, np.where(white, fitted_risk, net_risk), white | glitchy
+    return answer, np.where(white, degree + 1.0, net_divergence), white | glitchy
 
 
 @dataclass(frozen=True)
@@ -607,12 +609,13 @@ class Guarded:
     net: np.ndarray  # float32 (N, L): the model's own output
     classical: np.ndarray  # (N, L): fallback_filter's output
     noise: Noise  # estimated from each input
-    fallback: np.ndarray  # (N,) bool: the answer is the classical one
-    trend: np.ndarray  # (N,) bool: the answer is the model's polynomial expert, taken whole
+    fallback_share: np.ndarray  # (N,) in [0, 1]: the fallback's share of the answer (1: the fallback alone)
+    trend: np.ndarray  # (N,) bool: the model's share of the answer is its polynomial expert, taken whole
 
     @property
     def path(self) -> np.ndarray:
-        return np.where(self.fallback, FALLBACK, np.where(self.trend, TREND, MODEL))
+        share = self.fallback_share
+        return np.where(share == 1, FALLBACK, np.where(share > 0, BLEND, np.where(self.trend, TREND, MODEL)))
 
 
 # Gaussian probes averaged per signal (one batched forward pass). Going from 4 to 2 moved the test
@@ -655,12 +658,31 @@ def confirm_glitches(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise) -> 
     return Noise(noise.sigma, confirmed)
 
 
+def fallback_share(noisy: np.ndarray, answer: np.ndarray, answer_divergence: np.ndarray, fallback: np.ndarray,
+                   fallback_divergence: np.ndarray, noise: Noise) -> np.ndarray:
+    """(N,) the fallback's share w in the blend answer + w (fallback - answer), in [0, 1]: where
+    white noise carries most of the noise (where SURE holds), the w with the lowest SURE less
+    GUARD_SURE_Z standard errors of it (the model keeps the benefit of the doubt); 0 elsewhere.
+    SURE of the blend is quadratic in w (its divergence is linear in w), lowest at
+        w* = (mean(e d) - sigma^2 (div_fallback - div_answer) / length) / mean(d^2),
+    e = input - answer, d = fallback - answer, means away from the input's glitches; the noise
+    moves w* by sigma / (sqrt(length) rms(d)) (one standard error)."""
+    kept, length = noise.glitches == 0, noisy.shape[-1]
+    count = np.maximum(kept.sum(-1), 1)
+    error = np.where(kept, np.asarray(noisy, np.float64) - answer, 0.0)
+    apart = np.where(kept, fallback - answer, 0.0)
+    spread = np.sum(np.square(apart), -1) / count  # mean(d^2); 0: the two answers agree
+    divergence_term = np.square(noise.sigma) * (fallback_divergence - answer_divergence) / length
+    with np.errstate(divide="ignore", invalid="ignore"):  # spread 0: masked below
+        optimum = (np.sum(error * apart, -1) / count - divergence_term) / spread
+        share = optimum - GUARD_SURE_Z * noise.sigma / np.sqrt(length * spread)
+    return np.where(noise.white & (spread > 0), np.clip(np.nan_to_num(share), 0.0, 1.0), 0.0)
+
+
 def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
-    """The model's answer (its output, or its polynomial expert where prefer_trend takes it) where it
-    is acceptable and, where white noise carries most of the noise (where SURE holds), its SURE is not
-    significantly above the classical fallback's: by more than GUARD_SURE_Z standard errors of their
-    difference, 2 sigma rms(answer - fallback) / sqrt(length) (the noise's share of it); the fallback
-    elsewhere."""
+    """The model's answer (its output, or its polynomial expert where prefer_trend takes it) blended
+    with the classical fallback by fallback_share, where the answer and the blend are acceptable;
+    the fallback elsewhere (an answer that fails the check gets no share)."""
     noise = confirm_glitches(model, noisy, estimate_noise(noisy))
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
     # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
@@ -668,16 +690,16 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
     clean = deglitch(noisy, noise)
     given = clean.astype(np.float32)
     net = denoise(model, given)
-    answer, risk = net, sure(noisy, net, noise, net_divergence(model, given, noise, net))
+    answer, divergence = net, net_divergence(model, given, noise, net)
     trend = np.zeros(len(noisy), bool)
     if model.trend_degree >= 0:
-        answer, risk, trend = prefer_trend(noisy, clean, noise, net, risk, model.trend_degree)
-    classical, classical_risk = fallback_filter(noisy, noise)
-    error = 2 * noise.sigma * np.sqrt(np.mean(np.square(answer - classical), -1) / noisy.shape[-1])
-    worse = risk - classical_risk > GUARD_SURE_Z * error
-    fallback = ~acceptable(noisy, answer, noise) | (noise.white & worse)
-    denoised = np.where(fallback[:, None], classical, answer).astype(np.float32)
-    return Guarded(denoised, net, classical, noise, fallback, trend & ~fallback)
+        answer, divergence, trend = prefer_trend(noisy, clean, noise, net, divergence, model.trend_degree)
+    classical, classical_divergence = fallback_filter(noisy, noise)
+    share = fallback_share(noisy, answer, divergence, classical, classical_divergence, noise)
+    blended_ok = acceptable(noisy, answer + share[:, None] * (classical - answer), noise)
+    share = np.where(acceptable(noisy, answer, noise) & blended_ok, share, 1.0)
+    denoised = (answer + share[:, None] * (classical - answer)).astype(np.float32)
+    return Guarded(denoised, net, classical, noise, share, trend & (share < 1))
 
 
 def median_flag_fallback(noisy: np.ndarray, guarded: Guarded) -> np.ndarray:
@@ -720,7 +742,7 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
         row: dict = {"group": f"{family}/{noise}", "family": family, "noise": noise,
                      "held_out": family in test.held_out, "model": snr_gain_db(noisy, pure, guarded.denoised[t]),
                      "net": snr_gain_db(noisy, pure, guarded.net[t]),
-                     "fallback_share": float(guarded.fallback[t].mean()),
+                     "fallback_share": float(guarded.fallback_share[t].mean()),
                      "trend_share": float(guarded.trend[t].mean()), "noisy": 0.0}
         tuned = {name: tune(name, val.noisy[v], val.pure[v]) for name in CLASSICAL}
         for name, best in tuned.items():
@@ -910,9 +932,10 @@ def input_example(prepared: Prepared) -> np.ndarray:
 
 def serve(model: MinMaxDenoiser, meta: dict, request) -> dict[str, np.ndarray]:
     """A batch of raw noisy signals (rows of equal length) -> per signal: `denoised` (same units and
-    length), `noise_sigma` (the noise level estimated from the input, same units) and `path`
-    ("model"; "trend" where the answer is the model's polynomial expert taken whole; "fallback" where
-    the guard replaced the model's answer by a classical filter)."""
+    length), `noise_sigma` (the noise level estimated from the input, same units), `path` ("model";
+    "trend" where the model's answer is its polynomial expert taken whole; "blend" where the guard
+    mixed the model's answer with a classical filter; "fallback" where it replaced it by one) and
+    `fallback_share` (the classical filter's share of the answer, 0 to 1)."""
     not_numbers = PayloadError("signals must be rows of numbers of equal length")
     if isinstance(request, pd.DataFrame):
         request = request.to_numpy()
@@ -940,4 +963,5 @@ def serve(model: MinMaxDenoiser, meta: dict, request) -> dict[str, np.ndarray]:
         row, col = np.argwhere(bad)[0]
         raise PayloadError(f"signal {row}, point {col}: expected a finite number")
     guarded = guarded_denoise(model, values.astype(np.float32))
-    return {"denoised": guarded.denoised, "noise_sigma": guarded.noise.sigma.astype(np.float32), "path": guarded.path}
+    return {"denoised": guarded.denoised, "noise_sigma": guarded.noise.sigma.astype(np.float32), "path": guarded.path,
+            "fallback_share": guarded.fallback_share.astype(np.float32)}

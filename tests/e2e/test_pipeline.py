@@ -294,7 +294,8 @@ def test_served_denoiser_answers_the_signal_its_noise_level_and_the_path(served)
     response = requests.post(f"{url}/invocations", json={"inputs": signals}, timeout=30)
     assert response.status_code == 200, response.text
     answer = response.json()["predictions"]
-    assert set(answer) == {"denoised", "noise_sigma", "path"}
+    assert set(answer) == {"denoised", "noise_sigma", "path", "fallback_share"}
     assert [len(row) for row in answer["denoised"]] == [len(row) for row in signals]
     assert len(answer["noise_sigma"]) == len(signals) and all(s >= 0 for s in answer["noise_sigma"])
-    assert set(answer["path"]) <= {"model", "trend", "fallback"}
+    assert set(answer["path"]) <= {"model", "trend", "blend", "fallback"}
+    assert all(0 <= share <= 1 for share in answer["fallback_share"])

@@ -108,7 +108,8 @@ def test_group_rows_score_every_family_and_noise_and_bound_only_linear_families(
     test = generate_signals(40, families, noises, seed=2)
     noise = estimate_noise(test.noisy)
     nowhere = np.zeros(len(test.noisy), bool)
-    identity = Guarded(test.noisy, test.noisy, fallback_filter(test.noisy, noise)[0], noise, nowhere, nowhere)
+    identity = Guarded(test.noisy, test.noisy, fallback_filter(test.noisy, noise)[0], noise, np.zeros(len(test.noisy)),
+                       nowhere)
     rows = group_rows(val, test, identity, identity.classical)  # the identity as the "model"
     assert [r["group"] for r in rows] == [f"{f}/{n}" for f in families for n in test.noise_names]
     for row in rows:
