@@ -696,9 +696,9 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
         answer, divergence, trend = prefer_trend(noisy, clean, noise, net, divergence, model.trend_degree)
     classical, classical_divergence = fallback_filter(noisy, noise)
     share = fallback_share(noisy, answer, divergence, classical, classical_divergence, noise)
-    blended_ok = acceptable(noisy, answer + share[:, None] * (classical - answer), noise)
-    share = np.where(acceptable(noisy, answer, noise) & blended_ok, share, 1.0)
-    denoised = (answer + share[:, None] * (classical - answer)).astype(np.float32)
+    blend = answer + share[:, None] * (classical - answer)
+    share = np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)
+    denoised = np.where((share == 1)[:, None], classical, blend).astype(np.float32)
     return Guarded(denoised, net, classical, noise, share, trend & (share < 1))
 
 
