@@ -26,8 +26,8 @@ What is served and scored is the guarded model (guarded_denoise): the network's 
 network given the input with its glitches replaced by the running median), or its polynomial
 expert taken whole where that is the better estimate (prefer_trend), blended with the fallback
 as far as SURE shows the blend better (fallback_share), where the result's residual looks like
-the noise the input carries; the fallback elsewhere. Families in `held_out` (SignalSet) are never trained on: their groups
-score the guarded model on kinds of signal it has not seen.
+the noise the input carries; the fallback elsewhere. Families in `held_out` (SignalSet) are
+never trained on: their groups score the guarded model on kinds of signal it has not seen.
 """
 from __future__ import annotations
 
@@ -582,8 +582,8 @@ def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Nois
 
 def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.ndarray, net_divergence: np.ndarray,
                  degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(answer, its divergence, taken): per signal, the network's polynomial expert taken whole where it is
-    the better estimate, the network's output elsewhere. The network blends the expert in softly,
+    """(answer, its divergence, taken): per signal, the network's polynomial expert taken whole where
+    it is the better estimate, the network's output elsewhere. The network blends the expert in softly,
     a blend that stays near a half at high noise; but on a polynomial the least-squares fit is the
     best estimate, and from a clean input it is exact. `clean`: the input without its glitches.
     - White noise: the least-squares fit of the input without its glitches, where its SURE (exact:
@@ -733,7 +733,8 @@ def tune(name: str, noisy: np.ndarray, pure: np.ndarray) -> Tuned:
 def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.ndarray) -> list[dict]:
     """One row per family x noise: test SNR gains of the guarded model (`model`), the model alone
     (`net`), each baseline (tuned on the group's validation signals), the guard's label-free
-    fallback filter on its own (`fallback_filter`: `fallback`, see median_flag_fallback) and the LS bound; `held_out`: the model never trained on the
+    fallback filter on its own (`fallback_filter`: `fallback`, see median_flag_fallback) and the LS
+    bound; the fallback's mean share of the answers; `held_out`: the model never trained on the
     family."""
     rows = []
     for g, (family, noise) in enumerate(test.group_names()):
