@@ -92,6 +92,24 @@ def test_noise_estimate_is_within_ten_percent_of_sigma_on_white_gaussian_noise(s
     assert noise_sigma(smooth + sigma * rng.standard_normal((1, 20_000)))[0] == pytest.approx(sigma, rel=0.1)
 
 
+def test_noise_estimate_sees_through_content_that_changes_within_a_few_samples():
+    """A sine of period 10 samples, 10x the noise: its second differences read as noise (the
+    second-difference estimate is ~1.7x sigma); the fourth differences pass 1/8 as much of it."""
+    rng = np.random.default_rng(2)
+    t = np.arange(150)
+    noisy = 10 * np.sin(2 * np.pi * t / 10 + rng.uniform(0, 6, (200, 1))) + rng.standard_normal((200, 150))
+    assert np.median(signals._difference_sigma(noisy, 2)) > 1.4
+    assert np.median(noise_sigma(noisy)) == pytest.approx(1.0, rel=0.1)
+
+
+@pytest.mark.parametrize("length", [16, 32, 150, 1000])
+def test_white_noise_rarely_reads_as_rough_content(length):
+    """The fourth-difference estimate replaces the second-difference one on white noise for fewer
+    than 0.5 % of signals at any length (the threshold widens as signals get shorter)."""
+    noisy = np.random.default_rng(length).standard_normal((20_000, length))
+    assert np.mean(noise_sigma(noisy) != signals._difference_sigma(noisy, 2)) < 0.005
+
+
 def test_noise_estimate_separates_white_noise_from_sparse_glitches():
     rng = np.random.default_rng(1)
     white = 0.1 * rng.standard_normal((50, 150))
