@@ -97,8 +97,9 @@ def noise_sigma(noisy: np.ndarray) -> np.ndarray:
     differences too and reads as noise; fourth differences pass less of it and as much of the noise.
     Where their estimate is lower than white noise would explain (see ROUGHNESS_RATIO_SPREAD), the
     signal inflated the second differences, and the fourth differences' estimate is taken."""
+    noisy = np.asarray(noisy, np.float64)
     second, fourth = _difference_sigma(noisy, 2), _difference_sigma(noisy, 4)
-    floor = 1 - 4 * ROUGHNESS_RATIO_SPREAD / np.sqrt(np.shape(noisy)[-1])
+    floor = 1 - 4 * ROUGHNESS_RATIO_SPREAD / np.sqrt(noisy.shape[-1])
     return np.where(fourth < floor * second, fourth, second)
 
 
@@ -689,7 +690,7 @@ def fallback_share(noisy: np.ndarray, answer: np.ndarray, answer_divergence: np.
     moves w* by sigma / (sqrt(length) rms(d)) (one standard error)."""
     kept, length = noise.glitches == 0, noisy.shape[-1]
     count = np.maximum(kept.sum(-1), 1)
-    error = np.where(kept, np.asarray(noisy, np.float64) - answer, 0.0)
+    error, _ = _residual_off_glitches(noisy, answer, noise)
     apart = np.where(kept, fallback - answer, 0.0)
     spread = np.sum(np.square(apart), -1) / count  # mean(d^2); 0: the two answers agree
     divergence_term = np.square(noise.sigma) * (fallback_divergence - answer_divergence) / length
