@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 from scipy.ndimage import correlate1d, median_filter, uniform_filter1d
 from scipy.signal import savgol_coeffs, wiener
+from scipy.stats import chi2
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import TensorDataset
@@ -471,6 +472,38 @@ def ls_projection(noisy: np.ndarray, degree: int) -> np.ndarray:
     return (noisy @ q) @ q.T
 
 
+# The lack-of-fit test of a polynomial: the residual's components along the next LACK_OF_FIT_TERMS
+# orthonormal polynomial directions (degrees degree+1 .. degree+terms), in units of sigma, are
+# standard normal when the signal is that polynomial; their sum of squares past the chi-square
+# (LACK_OF_FIT_LEVEL) point rejects it. Chosen on the validation signals (README, "Do-no-harm guard").
+LACK_OF_FIT_TERMS = 16
+LACK_OF_FIT_LEVEL = 0.05  # the share of true polynomials the test rejects
+
+
+@lru_cache(maxsize=None)
+def _lack_of_fit_basis(length: int, degree: int) -> np.ndarray:
+    """(length, k) orthonormal columns spanning the polynomials of degree degree+1 .. degree+k on
+    `length` points, orthogonal to every polynomial of `degree`; k = LACK_OF_FIT_TERMS, fewer on
+    short signals (at least as many points left over as the fit and the test use)."""
+    terms = max(min(LACK_OF_FIT_TERMS, (length - 2 * (degree + 1)) // 2), 0)
+    q, _ = np.linalg.qr(np.polynomial.legendre.legvander(np.linspace(-1, 1, length), degree + terms))
+    basis = q[:, degree + 1:]
+    basis.setflags(write=False)  # shared by every caller through the cache
+    return basis
+
+
+def fits_polynomial(clean: np.ndarray, fitted: np.ndarray, noise: Noise, degree: int) -> np.ndarray:
+    """(N,) bool: is each signal's least-squares polynomial `fitted` (of `degree`, to `clean`) all the
+    structure its residual shows, i.e. does the lack-of-fit test at LACK_OF_FIT_LEVEL keep it?"""
+    basis = _lack_of_fit_basis(clean.shape[-1], degree)
+    if basis.shape[-1] == 0:
+        return np.zeros(len(clean), bool)
+    components = (np.asarray(clean, np.float64) - fitted) @ basis
+    with np.errstate(divide="ignore", invalid="ignore"):  # sigma 0: the fit is left to SURE
+        statistic = np.sum(np.square(components), -1) / np.square(noise.sigma)
+    return statistic <= chi2.ppf(1 - LACK_OF_FIT_LEVEL, basis.shape[-1])
+
+
 TREND_KEEP = 0.95  # share of points a robust polynomial fit (and its comparison with the network) keeps
 TREND_ROUNDS = 3  # least-squares fits per robust fit: the first on every point, then on the nearest
 
@@ -607,14 +640,17 @@ def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.nda
     it is the better estimate, the network's output elsewhere. The network blends the expert in softly,
     a blend that stays near a half at high noise; but on a polynomial the least-squares fit is the
     best estimate, and from a clean input it is exact. `clean`: the input without its glitches.
-    - White noise: the least-squares fit of the input without its glitches, where its SURE (exact:
-      its divergence is degree + 1) is below the network's and its residual is acceptable.
+    - White noise: the least-squares fit of the input without its glitches, where its residual is
+      acceptable and either its SURE (exact: its divergence is degree + 1) is below the network's or
+      the lack-of-fit test keeps it (fits_polynomial: the network's SURE, with its Monte-Carlo
+      divergence, is too noisy to tell a polynomial at 30 % noise from a near one).
     - Glitches (no white noise to speak of): the robust fit, where it strays from the input less
       than the network's output does (away from the glitches, over the nearest TREND_KEEP share of
       points: a glitch-free input there is the signal itself)."""
     fitted = ls_projection(clean, degree)
     net_risk = sure(noisy, net, noise, net_divergence)
-    white = noise.white & (sure(noisy, fitted, noise, degree + 1) < net_risk) & acceptable(noisy, fitted, noise)
+    better = (sure(noisy, fitted, noise, degree + 1) < net_risk) | fits_polynomial(clean, fitted, noise, degree)
+    white = noise.white & better & acceptable(noisy, fitted, noise)
     valid = noise.glitches == 0
     glitchy = ~noise.white & (valid.sum(-1) > 2 * (degree + 1))  # enough points to fit and to judge it
     robust = np.array(net, np.float64)
