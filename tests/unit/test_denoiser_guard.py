@@ -234,19 +234,17 @@ def test_guard_takes_the_polynomial_expert_on_polynomials_and_not_elsewhere(nois
 
 
 def test_lack_of_fit_keeps_true_polynomials_at_its_level_and_rejects_more_structure():
-    """Quadratics plus white noise of known sigma: the test keeps 95 % of their least-squares fits
-    (its level), about as many with sigma estimated from the input; a slow wave of 10 % of the range
-    beside noise of 10 % is rejected. Signals too short to test are never kept by it."""
-    s = noisy_set(["random_quadratic"], 0.3, n=4000, seed=7)
-    fitted = ls_projection(s.noisy, 2)
-    sigma = 0.3 * np.ptp(s.pure, -1)
-    known = Noise(sigma, np.zeros_like(s.noisy))
-    assert abs(np.mean(fits_polynomial(s.noisy, fitted, known, 2)) - 0.95) < 0.015
-    assert np.mean(fits_polynomial(s.noisy, fitted, estimate_noise(s.noisy), 2)) > 0.9
-    waved = wobbly(s.pure, 0.1) + (s.noisy - s.pure) / 3
-    assert np.mean(fits_polynomial(waved, ls_projection(waved, 2), Noise(sigma / 3, known.glitches), 2)) < 0.01
+    """Quadratics plus white noise: the test keeps 95 % of their least-squares fits (its level; the F
+    test needs no noise estimate), at any noise level; a slow wave of 10 % of the range beside noise
+    of 10 % is rejected. Signals too short to test are never kept by it."""
+    for sigma in (0.01, 0.3):
+        s = noisy_set(["random_quadratic"], sigma, n=4000, seed=7)
+        assert abs(np.mean(fits_polynomial(s.noisy, ls_projection(s.noisy, 2), 2)) - 0.95) < 0.015
+    s = noisy_set(["random_quadratic"], 0.1, n=1000, seed=8)
+    waved = wobbly(s.pure, 0.1) + (s.noisy - s.pure)
+    assert np.mean(fits_polynomial(waved, ls_projection(waved, 2), 2)) < 0.01
     short = s.noisy[:5, :7]
-    assert not fits_polynomial(short, ls_projection(short, 2), Noise(sigma[:5], np.zeros_like(short)), 2).any()
+    assert not fits_polynomial(short, ls_projection(short, 2), 2).any()
 
 
 def test_an_input_that_is_nearly_all_glitches_keeps_the_network_answer():
