@@ -479,6 +479,11 @@ def ls_projection(noisy: np.ndarray, degree: int) -> np.ndarray:
 # "Do-no-harm guard").
 LACK_OF_FIT_TERMS = 16
 LACK_OF_FIT_LEVEL = 0.05  # the share of true polynomials the test rejects
+# A fit the test keeps is served unblended where the rest of its residual is no more than noise: at
+# most this x sigma-hat^2 per point (on a 150-point polynomial their ratio is 1 give or take 21 %,
+# sigma-hat's scatter most of that; 1.5 keeps 97-98 % of them, a test). Checked on the validation
+# signals (README, "Do-no-harm guard").
+SETTLED_MAX_NOISE_RATIO = 1.5
 
 
 @lru_cache(maxsize=None)
@@ -493,20 +498,22 @@ def _lack_of_fit_basis(length: int, degree: int) -> np.ndarray:
     return basis
 
 
-def fits_polynomial(clean: np.ndarray, fitted: np.ndarray, degree: int) -> np.ndarray:
-    """(N,) bool: is each signal's least-squares polynomial `fitted` (of `degree`, to `clean`) all the
-    structure its residual shows, i.e. does the lack-of-fit test at LACK_OF_FIT_LEVEL keep it? It
-    needs no noise estimate (sigma-hat scatters by ~10 % on 150 points, and one too low rejected
-    true polynomials twice as often as the level says)."""
+def lack_of_fit(clean: np.ndarray, fitted: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per signal, of its least-squares polynomial `fitted` (of `degree`, to `clean`): (N,) bool, does
+    the lack-of-fit test at LACK_OF_FIT_LEVEL keep it (is it all the structure the residual shows),
+    and (N,) the residual's power per direction outside the tested ones (sigma^2 where the signal
+    is that polynomial). The test needs no noise estimate: sigma-hat scatters by ~10 % on 150
+    points, and a chi-square test on it rejected true polynomials twice as often as its level says."""
     basis = _lack_of_fit_basis(clean.shape[-1], degree)
     terms, others = basis.shape[-1], clean.shape[-1] - (degree + 1) - basis.shape[-1]
-    if terms == 0:
-        return np.zeros(len(clean), bool)
     residual = np.asarray(clean, np.float64) - fitted
     along = np.sum(np.square(residual @ basis), -1)
+    leftover = (np.sum(np.square(residual), -1) - along) / others
+    if terms == 0:
+        return np.zeros(len(clean), bool), leftover
     with np.errstate(divide="ignore", invalid="ignore"):  # no residual at all: left to SURE
-        ratio = (along / terms) / ((np.sum(np.square(residual), -1) - along) / others)
-    return ratio <= f_distribution.ppf(1 - LACK_OF_FIT_LEVEL, terms, others)
+        kept = (along / terms) / leftover <= f_distribution.ppf(1 - LACK_OF_FIT_LEVEL, terms, others)
+    return kept, leftover
 
 
 TREND_KEEP = 0.95  # share of points a robust polynomial fit (and its comparison with the network) keeps
@@ -640,29 +647,32 @@ def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Nois
 
 
 def prefer_trend(noisy: np.ndarray, clean: np.ndarray, noise: Noise, net: np.ndarray, net_divergence: np.ndarray,
-                 degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(answer, its divergence, taken): per signal, the network's polynomial expert taken whole where
+                 degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(answer, its divergence, taken, settled): per signal, the network's polynomial expert taken whole where
     it is the better estimate, the network's output elsewhere. The network blends the expert in softly,
     a blend that stays near a half at high noise; but on a polynomial the least-squares fit is the
     best estimate, and from a clean input it is exact. `clean`: the input without its glitches.
     - White noise: the least-squares fit of the input without its glitches, where its residual is
       acceptable and either its SURE (exact: its divergence is degree + 1) is below the network's or
-      the lack-of-fit test keeps it (fits_polynomial: the network's SURE, with its Monte-Carlo
-      divergence, is too noisy to tell a polynomial at 30 % noise from a near one).
+      the lack-of-fit test keeps it (lack_of_fit: the network's SURE, with its Monte-Carlo
+      divergence, is too noisy to tell a polynomial at 30 % noise from a near one). `settled`:
+      the test keeps it and the rest of its residual is no more than the noise
+      (SETTLED_MAX_NOISE_RATIO), so no smoother can improve on it: the guard does not blend it.
     - Glitches (no white noise to speak of): the robust fit, where it strays from the input less
       than the network's output does (away from the glitches, over the nearest TREND_KEEP share of
       points: a glitch-free input there is the signal itself)."""
     fitted = ls_projection(clean, degree)
     net_risk = sure(noisy, net, noise, net_divergence)
-    better = (sure(noisy, fitted, noise, degree + 1) < net_risk) | fits_polynomial(clean, fitted, degree)
-    white = noise.white & better & acceptable(noisy, fitted, noise)
+    kept, leftover = lack_of_fit(clean, fitted, degree)
+    white = noise.white & ((sure(noisy, fitted, noise, degree + 1) < net_risk) | kept) & acceptable(noisy, fitted, noise)
+    settled = white & kept & (leftover <= SETTLED_MAX_NOISE_RATIO * np.square(noise.sigma))
     valid = noise.glitches == 0
     glitchy = ~noise.white & (valid.sum(-1) > 2 * (degree + 1))  # enough points to fit and to judge it
     robust = np.array(net, np.float64)
     robust[glitchy] = robust_trend(noisy[glitchy], valid[glitchy], degree)
     glitchy &= _trimmed_residual_power(noisy, robust, noise) < _trimmed_residual_power(noisy, net, noise)
     answer = np.where(white[:, None], fitted, np.where(glitchy[:, None], robust, net))
-    return answer, np.where(white, degree + 1.0, net_divergence), white | glitchy
+    return answer, np.where(white, degree + 1.0, net_divergence), white | glitchy, settled
 
 
 @dataclass(frozen=True)
@@ -743,7 +753,8 @@ def fallback_share(noisy: np.ndarray, answer: np.ndarray, answer_divergence: np.
 
 def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
     """The model's answer (its output, or its polynomial expert where prefer_trend takes it) blended
-    with the classical fallback by fallback_share, where the answer and the blend are acceptable;
+    with the classical fallback by fallback_share (not where the expert has settled it), where the
+    answer and the blend are acceptable;
     the fallback elsewhere (an answer that fails the check gets no share)."""
     noise = confirm_glitches(model, noisy, estimate_noise(noisy))
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
@@ -753,11 +764,11 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
     given = clean.astype(np.float32)
     net = denoise(model, given)
     answer, divergence = net, net_divergence(model, given, noise, net)
-    trend = np.zeros(len(noisy), bool)
+    trend = settled = np.zeros(len(noisy), bool)
     if model.trend_degree >= 0:
-        answer, divergence, trend = prefer_trend(noisy, clean, noise, net, divergence, model.trend_degree)
+        answer, divergence, trend, settled = prefer_trend(noisy, clean, noise, net, divergence, model.trend_degree)
     classical, classical_divergence = fallback_filter(noisy, noise)
-    share = fallback_share(noisy, answer, divergence, classical, classical_divergence, noise)
+    share = np.where(settled, 0.0, fallback_share(noisy, answer, divergence, classical, classical_divergence, noise))
     blend = answer + share[:, None] * (classical - answer)
     share = np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)
     denoised = np.where((share == 1)[:, None], classical, blend).astype(np.float32)
