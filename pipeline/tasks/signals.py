@@ -754,8 +754,8 @@ def fallback_share(noisy: np.ndarray, answer: np.ndarray, answer_divergence: np.
 def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
     """The model's answer (its output, or its polynomial expert where prefer_trend takes it) blended
     with the classical fallback by fallback_share (not where the expert has settled it), where the
-    answer and the blend are acceptable;
-    the fallback elsewhere (an answer that fails the check gets no share)."""
+    answer and the blend are acceptable; the fallback elsewhere (an answer that fails the check
+    gets no share)."""
     noise = confirm_glitches(model, noisy, estimate_noise(noisy))
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
     # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
