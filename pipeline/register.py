@@ -61,17 +61,21 @@ def alias_version(client, name: str, alias: str):
         return None
 
 
-def _signature(inferred):
+def _signature(inferred, serve_params: dict):
     """The task validates requests itself and names the problem; MLflow's schema check would
     reject some first and answer with the whole request echoed back. So input columns are
-    optional, and tensor inputs (whose shape/dtype the task checks) are left unconstrained."""
+    optional, and tensor inputs (whose shape/dtype the task checks) are left unconstrained.
+    `serve_params` (the task's SERVE_PARAMS, name -> (type, default)) become the signature's request
+    params, which MLflow passes on to predict."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, Schema
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
+    params = ParamSchema([ParamSpec(name, dtype, default) for name, (dtype, default) in serve_params.items()]) \
+        if serve_params else None
     if inferred.inputs.is_tensor_spec():
-        return ModelSignature(inputs=None, outputs=inferred.outputs)
+        return ModelSignature(inputs=None, outputs=inferred.outputs, params=params)
     columns = [ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs]
-    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
+    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs, params=params)
 
 
 def _test_data_id(spec: ModelSpec, params: dict) -> str:
@@ -136,7 +140,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     prepared, model = load_trained(spec, params)
     example = task.input_example(prepared)
     output = task.serve(model, prepared.meta, example)
-    signature = _signature(mlflow.models.infer_signature(example, output))
+    signature = _signature(mlflow.models.infer_signature(example, output), getattr(task, "SERVE_PARAMS", {}))
     with mlflow.start_run(run_id=record["run_id"]):
         info = mlflow.pyfunc.log_model(
             name="model",

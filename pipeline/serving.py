@@ -47,7 +47,11 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
         self.model = model.eval()
 
     def predict(self, context, model_input, params=None):
+        # the task's declared request params only (MLflow has checked their types against the signature)
+        declared = {k: v for k, v in (params or {}).items() if k in getattr(self.task, "SERVE_PARAMS", {})}
         try:
+            if declared:
+                return self.task.serve(self.model, self.meta, model_input, params=declared)
             return self.task.serve(self.model, self.meta, model_input)
         except PayloadError as exc:
             raise RequestError(f"bad request: {exc}") from None

@@ -268,6 +268,17 @@ def relative(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.
 
 NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout, "relative": relative}
 
+
+def white_sigma(pure: np.ndarray, kind: str, params: dict[str, float]) -> np.ndarray | None:
+    """(N,) the standard deviation of the white noise `kind` adds to each of these pure signals (what a
+    sensor's datasheet would give); None for the glitch noises."""
+    if kind == "gaussian":
+        return np.full(len(pure), float(params["sigma"]))
+    if kind == "relative":
+        return float(params["sigma"]) * (pure.max(-1) - pure.min(-1)).astype(np.float64)
+    return None
+
+
 _PARAM_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "sigma": (lambda v: v >= 0, "a finite number >= 0"),
     "level": (lambda v: v >= 0, "a finite number >= 0"),

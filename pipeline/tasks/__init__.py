@@ -13,7 +13,9 @@ A task module, `pipeline/tasks/<dataset>.py`, defines:
 - ``input_example(prepared)``: a raw-units request for the model signature.
 
 Optional: ``epoch_metrics(model, prepared) -> dict[str, float]``, validation figures logged each
-epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not).
+epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not);
+``SERVE_PARAMS``, {name: (MLflow type, default)}: request params (`{"inputs": ..., "params": {...}}`)
+declared in the registered signature and handed to ``serve(model, meta, request, params=...)``.
 """
 from __future__ import annotations
 

@@ -751,12 +751,19 @@ def fallback_share(noisy: np.ndarray, answer: np.ndarray, answer_divergence: np.
     return np.where(noise.white & (spread > 0), np.clip(np.nan_to_num(share), 0.0, 1.0), 0.0)
 
 
-def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray) -> Guarded:
+def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.ndarray | float | None = None) -> Guarded:
     """The model's answer (its output, or its polynomial expert where prefer_trend takes it) blended
     with the classical fallback by fallback_share (not where the expert has settled it), where the
     answer and the blend are acceptable; the fallback elsewhere (an answer that fails the check
-    gets no share)."""
-    noise = confirm_glitches(model, noisy, estimate_noise(noisy))
+    gets no share).
+    `noise_sigma`: the white noise's level where the caller knows it (a sensor's datasheet), one
+    value or one per signal, used instead of the estimate. Glitches are still flagged against the
+    estimate: they are judged by the input's own roughness (below a rough signal's level, its own
+    steps would count as glitches)."""
+    noise = estimate_noise(noisy)
+    if noise_sigma is not None:
+        noise = Noise(np.broadcast_to(np.asarray(noise_sigma, np.float64), noise.sigma.shape).copy(), noise.glitches)
+    noise = confirm_glitches(model, noisy, noise)
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
     # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
     # sawtooth -0.5 to -1.6 dB; white-noise groups within 0.4 dB).
@@ -1004,9 +1011,24 @@ def input_example(prepared: Prepared) -> np.ndarray:
     return np.ascontiguousarray(noisy[np.linspace(0, len(noisy) - 1, 3).astype(int)])
 
 
-def serve(model: MinMaxDenoiser, meta: dict, request) -> dict[str, np.ndarray]:
+# Request params (MLflow's `params`, declared in the registered signature): name -> (type, default).
+SERVE_PARAMS = {"noise_sigma": ("double", None)}
+
+
+def _given_noise_sigma(params: dict | None) -> float | None:
+    value = (params or {}).get("noise_sigma")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise PayloadError(f"params.noise_sigma: expected a finite number >= 0 (the noise's standard deviation in "
+                           f"the signals' units), got {value!r}"[:200])
+    return float(value)
+
+
+def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None) -> dict[str, np.ndarray]:
     """A batch of raw noisy signals (rows of equal length) -> per signal: `denoised` (same units and
-    length), `noise_sigma` (the noise level estimated from the input, same units), `path` ("model";
+    length), `noise_sigma` (the noise level estimated from the input, or the one the request gives as
+    `params.noise_sigma` where the caller knows it; same units), `path` ("model";
     "trend" where the model's answer is its polynomial expert taken whole; "blend" where the guard
     mixed the model's answer with a classical filter; "fallback" where it replaced it by one) and
     `fallback_share` (the classical filter's share of the answer, 0 to 1)."""
@@ -1036,6 +1058,6 @@ def serve(model: MinMaxDenoiser, meta: dict, request) -> dict[str, np.ndarray]:
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise PayloadError(f"signal {row}, point {col}: expected a finite number")
-    guarded = guarded_denoise(model, values.astype(np.float32))
+    guarded = guarded_denoise(model, values.astype(np.float32), _given_noise_sigma(params))
     return {"denoised": guarded.denoised, "noise_sigma": guarded.noise.sigma.astype(np.float32), "path": guarded.path,
             "fallback_share": guarded.fallback_share.astype(np.float32)}

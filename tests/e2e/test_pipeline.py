@@ -185,6 +185,7 @@ def signal_bad_payloads(body: dict) -> list[tuple[dict, str]]:
         ({"inputs": [[None] + signals[0][1:]]}, "signal 0, point 0: expected a finite number"),
         ({"inputs": [["x"] * len(signals[0])]}, "numbers"),
         ({"inputs": signals[0]}, "2-D array"),
+        ({"inputs": signals, "params": {"noise_sigma": -1}}, "params.noise_sigma: expected a finite number >= 0"),
     ]
 
 
@@ -299,3 +300,8 @@ def test_served_denoiser_answers_the_signal_its_noise_level_and_the_path(served)
     assert len(answer["noise_sigma"]) == len(signals) and all(s >= 0 for s in answer["noise_sigma"])
     assert set(answer["path"]) <= {"model", "trend", "blend", "fallback"}
     assert all(0 <= share <= 1 for share in answer["fallback_share"])
+    # a caller who knows the noise level passes it (a request param declared in the signature)
+    level = 0.5 * min(answer["noise_sigma"]) + 0.01
+    told = requests.post(f"{url}/invocations", json={"inputs": signals, "params": {"noise_sigma": level}}, timeout=30)
+    assert told.status_code == 200, told.text
+    assert told.json()["predictions"]["noise_sigma"] == pytest.approx([level] * len(signals), rel=1e-6)

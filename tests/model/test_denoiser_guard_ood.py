@@ -40,3 +40,22 @@ def test_guard_takes_the_classical_path_on_inputs_built_to_fool_the_network(sine
     assert acceptable(s.noisy, guarded.net, guarded.noise).mean() < 0.1  # the harm check fails
     assert np.mean(guarded.fallback_share == 1) > 0.9
     assert snr_gain_db(s.noisy, s.pure, guarded.denoised) >= 0
+
+
+def test_a_given_noise_level_keeps_a_rough_signal_the_estimate_smooths_away(sine_net):
+    """Brownian paths at 1 % noise: their own steps read as noise ~3x too strong, and the guard
+    smooths signal away (README, known misses). Told the true level, it leaves them nearly alone."""
+    s = generate_signals(100, ["random_walk"], [{"kind": "relative", "sigma": 0.01}], length=64, seed=1)
+    true_sigma = 0.01 * np.ptp(s.pure, -1)
+    estimated = guarded_denoise(sine_net, s.noisy)
+    assert np.median(estimated.noise.sigma / true_sigma) > 2
+    assert snr_gain_db(s.noisy, s.pure, estimated.denoised) < -3
+    given = guarded_denoise(sine_net, s.noisy, true_sigma)
+    np.testing.assert_array_equal(given.noise.sigma, true_sigma)
+    assert snr_gain_db(s.noisy, s.pure, given.denoised) > -0.5
+
+
+def test_a_given_noise_level_keeps_the_network_on_its_own_family(sine_net):
+    s = generate_signals(100, ["sine"], SINE_NOISE, length=64, seed=1)
+    given = guarded_denoise(sine_net, s.noisy, 0.1 * np.ptp(s.pure, -1))
+    assert snr_gain_db(s.noisy, s.pure, given.denoised) > snr_gain_db(s.noisy, s.pure, guarded_denoise(sine_net, s.noisy).denoised) - 0.3

@@ -284,6 +284,21 @@ def test_seed_model_serves_only_its_training_length():
         serve(model, META, np.zeros((2, 100)))
 
 
+def test_serve_uses_a_given_noise_level_and_reports_it():
+    model = small_denoiser().eval()
+    request = np.sin(np.linspace(0, 6, 64))[None].repeat(2, 0) + 0.1 * np.random.default_rng(0).standard_normal((2, 64))
+    estimated = serve(model, META, request)["noise_sigma"]
+    assert np.all(np.abs(estimated - 0.1) < 0.04)  # the default: estimated from each signal
+    np.testing.assert_allclose(serve(model, META, request, params={"noise_sigma": 0.02})["noise_sigma"], [0.02] * 2, rtol=1e-6)
+    np.testing.assert_array_equal(serve(model, META, request, params={"noise_sigma": None})["noise_sigma"], estimated)
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf"), "0.1", True, [0.1]])
+def test_serve_rejects_a_bad_noise_level_and_names_the_param(value):
+    with pytest.raises(PayloadError, match=r"params\.noise_sigma: expected a finite number >= 0"):
+        serve(small_denoiser().eval(), META, np.zeros((1, 20)), params={"noise_sigma": value})
+
+
 BAD_REQUESTS = [
     (np.zeros((2, 15)), "at least 16 points, got 15"),
     (np.array([[0.0] * 20, [np.nan] + [0.0] * 19]), "signal 1, point 0: expected a finite number"),

@@ -17,6 +17,7 @@ from pipeline.data.signals import (
     load_signal_set,
     save_signal_set,
     summarize,
+    white_sigma,
 )
 
 SEED_NOISE = {"kind": "gaussian", "sigma": 0.05}
@@ -338,3 +339,11 @@ def test_stage_refuses_a_test_seed_equal_to_the_training_seed(tmp_path, monkeypa
     with pytest.raises(ParamsError, match="signals.test_seed: must differ from seed"):
         generate(stage_params(test_seed=7))
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.npz"))
+
+
+@pytest.mark.parametrize("noise", [{"kind": "gaussian", "sigma": 0.05}, {"kind": "relative", "sigma": 0.1}])
+def test_white_sigma_is_the_noise_each_signal_was_given(noise):
+    s = generate_signals(50, ["sine", "steps"], [noise], length=2_000, seed=3)
+    sigma = white_sigma(s.pure, noise["kind"], {"sigma": noise["sigma"]})
+    np.testing.assert_allclose(np.std(s.noisy - s.pure, axis=-1), sigma, rtol=0.1)
+    assert white_sigma(s.pure, "spikes", {"rate": 0.1, "level": 1.0}) is None
