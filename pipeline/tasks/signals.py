@@ -751,18 +751,31 @@ def fallback_share(noisy: np.ndarray, answer: np.ndarray, answer_divergence: np.
     return np.where(noise.white & (spread > 0), np.clip(np.nan_to_num(share), 0.0, 1.0), 0.0)
 
 
+# One standard deviation of noise_sigma's estimate over the truth on white noise is about this / sqrt(length)
+# (9 % at 150 points; test_noise_estimate_is_within_ten_percent_of_sigma_on_white_gaussian_noise).
+NOISE_ESTIMATE_SPREAD = 1.1
+
+
+def given_sigma_cap(estimate: np.ndarray, length: int) -> np.ndarray:
+    """The highest white-noise level an input can hold: its estimate plus 4 standard deviations of the
+    estimate (signal content only raises the estimate). A caller's level above it is a mistake (wrong
+    units, another sensor's figure) that would have the guard smooth signal away: it is capped."""
+    return estimate * (1 + 4 * NOISE_ESTIMATE_SPREAD / np.sqrt(length))
+
+
 def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.ndarray | float | None = None) -> Guarded:
     """The model's answer (its output, or its polynomial expert where prefer_trend takes it) blended
     with the classical fallback by fallback_share (not where the expert has settled it), where the
     answer and the blend are acceptable; the fallback elsewhere (an answer that fails the check
     gets no share).
     `noise_sigma`: the white noise's level where the caller knows it (a sensor's datasheet), one
-    value or one per signal, used instead of the estimate. Glitches are still flagged against the
-    estimate: they are judged by the input's own roughness (below a rough signal's level, its own
-    steps would count as glitches)."""
+    value or one per signal, used instead of the estimate up to given_sigma_cap. Glitches are still
+    flagged against the estimate: they are judged by the input's own roughness (below a rough
+    signal's level, its own steps would count as glitches)."""
     noise = estimate_noise(noisy)
     if noise_sigma is not None:
-        noise = Noise(np.broadcast_to(np.asarray(noise_sigma, np.float64), noise.sigma.shape).copy(), noise.glitches)
+        given = np.broadcast_to(np.asarray(noise_sigma, np.float64), noise.sigma.shape)
+        noise = Noise(np.minimum(given, given_sigma_cap(noise.sigma, noisy.shape[-1])), noise.glitches)
     noise = confirm_glitches(model, noisy, noise)
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
     # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
@@ -1028,7 +1041,7 @@ def _given_noise_sigma(params: dict | None) -> float | None:
 def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None) -> dict[str, np.ndarray]:
     """A batch of raw noisy signals (rows of equal length) -> per signal: `denoised` (same units and
     length), `noise_sigma` (the noise level estimated from the input, or the one the request gives as
-    `params.noise_sigma` where the caller knows it; same units), `path` ("model";
+    `params.noise_sigma` where the caller knows it, capped by given_sigma_cap; same units), `path` ("model";
     "trend" where the model's answer is its polynomial expert taken whole; "blend" where the guard
     mixed the model's answer with a classical filter; "fallback" where it replaced it by one) and
     `fallback_share` (the classical filter's share of the answer, 0 to 1)."""

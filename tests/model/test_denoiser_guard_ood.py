@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pipeline.data.signals import generate_signals
+from pipeline.tasks import signals
 from pipeline.tasks.signals import SignalDenoiser, acceptable, guarded_denoise, snr_gain_db
 from pipeline.training import LOSSES, TrainConfig, fit
 
@@ -59,3 +60,18 @@ def test_a_given_noise_level_keeps_the_network_on_its_own_family(sine_net):
     s = generate_signals(100, ["sine"], SINE_NOISE, length=64, seed=1)
     given = guarded_denoise(sine_net, s.noisy, 0.1 * np.ptp(s.pure, -1))
     assert snr_gain_db(s.noisy, s.pure, given.denoised) > snr_gain_db(s.noisy, s.pure, guarded_denoise(sine_net, s.noisy).denoised) - 0.3
+
+
+def test_a_given_noise_level_the_input_cannot_hold_is_capped(sine_net, monkeypatch):
+    """A caller's level 10x too high (wrong units, another sensor) would have the guard smooth signal
+    away; it is capped at what the input can hold, so the answer stays near the estimated path's."""
+    s = generate_signals(100, ["sine"], [{"kind": "relative", "sigma": 0.03}], length=64, seed=2)
+    wrong = 10 * 0.03 * np.ptp(s.pure, -1)
+    estimated = guarded_denoise(sine_net, s.noisy)
+    capped = guarded_denoise(sine_net, s.noisy, wrong)
+    np.testing.assert_allclose(capped.noise.sigma, signals.given_sigma_cap(estimated.noise.sigma, 64))
+    assert np.all(capped.noise.sigma < wrong)
+    assert snr_gain_db(s.noisy, s.pure, capped.denoised) > snr_gain_db(s.noisy, s.pure, estimated.denoised) - 0.3
+    monkeypatch.setattr(signals, "given_sigma_cap", lambda estimate, length: np.full_like(estimate, np.inf))
+    uncapped = guarded_denoise(sine_net, s.noisy, wrong)
+    assert snr_gain_db(s.noisy, s.pure, uncapped.denoised) < snr_gain_db(s.noisy, s.pure, capped.denoised) - 1
