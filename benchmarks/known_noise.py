@@ -29,12 +29,12 @@ def given_sigmas(test, noises: list[dict]) -> np.ndarray:
     """(N,) each test signal's true white-noise level; NaN where its noise is glitches only."""
     from pipeline.data.signals import noise_label, white_sigma
 
-    by_label = {noise_label(n["kind"], {k: v for k, v in n.items() if k != "kind"}): n for n in noises}
+    by_label = {noise_label(n["kind"], n): n for n in noises}  # both read a setting's own params only
     sigma = np.full(len(test.noisy), np.nan)
     for index, label in enumerate(test.noise_names):
         rows = test.noise == index
         config = by_label[label]
-        white = white_sigma(test.pure[rows], config["kind"], {k: v for k, v in config.items() if k != "kind"})
+        white = white_sigma(test.pure[rows], config["kind"], config)
         if white is not None:
             sigma[rows] = white
     return sigma
