@@ -1,11 +1,12 @@
-"""The CAE notebook's conv arithmetic against the shapes real torch layers produce."""
+"""The CAE notebook's conv arithmetic against the shapes real torch layers produce, and the
+channels-last conv models against the same parameters in torch's default layout."""
 import itertools
 
 import pytest
 import torch
 from torch import nn
 
-from pipeline.tasks.mnist import conv_out, conv_transpose_out, same_pad, transpose_pad
+from pipeline.tasks.mnist import ConvAE, DenoisingConvAE, conv_out, conv_transpose_out, same_pad, transpose_pad
 
 GRID = list(itertools.product([5, 13, 14, 28], [1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2]))  # size, kernel, stride, pad
 
@@ -54,3 +55,20 @@ def test_impossible_paddings_are_refused():
         transpose_pad(14, 28, 3, 2)  # (14 - 1)·2 + 3 − 28 = 1 is odd
     with pytest.raises(ValueError, match="no padding"):
         transpose_pad(14, 40, 4, 2)  # would need negative padding
+
+
+@pytest.mark.parametrize("model_class, args", [(ConvAE, (10, 5, 32)), (DenoisingConvAE, (8,))])
+def test_channels_last_layout_gives_the_same_reconstructions(model_class, args):
+    torch.manual_seed(0)
+    model = model_class(*args)
+    # channels-last strides: the channel axis is the innermost (stride 1), even where it has size 1
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert convs and all(m.weight.stride(1) == 1 for m in convs)
+    # the same parameters in torch's default layout
+    plain = model_class(*args).to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(model.state_dict())
+    assert all(m.weight.stride(1) > 1 for m in plain.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)))
+    images = torch.rand(4, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), plain(images), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.encode(images), plain.encode(images), atol=1e-5, rtol=1e-5)
