@@ -42,6 +42,7 @@ import pandas as pd
 import torch
 from scipy.ndimage import correlate1d, median_filter, uniform_filter1d
 from scipy.signal import savgol_coeffs, wiener
+from scipy.stats import chi2
 from scipy.stats import f as f_distribution
 from torch import nn
 from torch.nn import functional as F
@@ -553,6 +554,84 @@ CLASSICAL: dict[str, tuple[Callable[..., np.ndarray], Callable[[int], list[tuple
 PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"), "wiener": ("window",)}
 
 
+# --- the random-walk expert -----------------------------------------------------------
+# A Brownian path's own steps outweigh 1-3 % noise at every frequency: sigma-hat reads them as noise
+# (~3.5x too high at 1 %) and every smoother then takes signal away. But a walk's steps are white:
+# the input's increments (jumps left out) are white steps plus differenced white noise, whose
+# autocorrelation is -sigma^2 / (q^2 + 2 sigma^2) at lag 1 and 0 beyond. Smooth content correlates
+# them at every short lag, peaks and bursts make their variance uneven; a walk does neither. Where
+# an input's increments pass all four tests, the answer is the smoother that is optimal for a walk
+# plus white noise, with both levels read from the increments. Bounds chosen on the validation
+# signals (README, "Do-no-harm guard", step 7).
+# Checked at the data's 150 points; on 64-100 points the tests below took 30-40 % of bumps at
+# sigma 0.1 (and 1-2 % of sines, each costing the network's gain): too few increments to tell.
+WALK_MIN_LENGTH = 120
+WALK_JUMP_SIGMAS = 5.0  # increments this many robust SDs from their median are jumps, left out
+WALK_MIN_LAG1 = -0.25  # lag-1 autocorrelation of the increments: white noise alone -0.5, a walk at 1 % noise ~0
+WALK_LAGS = 10  # the portmanteau test: lags 2..WALK_LAGS uncorrelated, at its 99 % point
+WALK_MAX_PORTMANTEAU = float(chi2.ppf(0.99, WALK_LAGS - 1))
+WALK_MAX_SHORT_SUM = 0.2  # autocorrelations at lags 2-5 summed: 0 +- 0.16 for a walk (150 points)
+WALK_BLOCKS = 5  # the increments' mean square in this many consecutive blocks ...
+WALK_MAX_BLOCK_RATIO = 4.0  # ... differs by at most this factor (largest / smallest)
+
+
+@dataclass(frozen=True)
+class WalkFit:
+    taken: np.ndarray  # (N,) bool: the increments look like a random walk's plus white noise
+    sigma: np.ndarray  # (N,) the white noise's level under that model
+    smoothing: np.ndarray  # (N,) sigma^2 / the walk's step variance: local_level_smoother's lambda
+
+
+def walk_fit(clean: np.ndarray) -> WalkFit:
+    """Does each input (without its glitches) look like a random walk plus white noise, and if so
+    with what levels: from the autocovariances g_k of its increments, jumps left out, sigma^2 = -g_1
+    and the step variance g_0 - 2 sigma^2."""
+    steps = np.diff(np.asarray(clean, np.float64), axis=-1)
+    centred = steps - np.median(steps, -1, keepdims=True)
+    spread = 1.4826 * _mad(steps)[:, None]  # a robust SD; 0 where most increments are equal (flat pieces)
+    kept = np.abs(centred) <= WALK_JUMP_SIGMAS * spread
+    mean = np.sum(np.where(kept, centred, 0.0), -1, keepdims=True) / np.maximum(kept.sum(-1, keepdims=True), 1)
+    c = np.where(kept, centred - mean, 0.0)
+    n = c.shape[-1]
+    covariance = np.stack([np.sum(c[:, k:] * c[:, : n - k], -1) / n for k in range(WALK_LAGS + 1)], -1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # no spread at all: not taken (below)
+        correlation = covariance[:, 1:] / covariance[:, :1]
+        blocks = np.stack([np.mean(np.square(c[:, b]), -1) for b in np.array_split(np.arange(n), WALK_BLOCKS)], -1)
+        block_ratio = blocks.max(-1) / blocks.min(-1)
+    taken = ((clean.shape[-1] >= WALK_MIN_LENGTH) & (spread[:, 0] > 0) & (correlation[:, 0] > WALK_MIN_LAG1)
+             & (n * np.sum(np.square(correlation[:, 1:]), -1) < WALK_MAX_PORTMANTEAU)
+             & (np.sum(correlation[:, 1:5], -1) < WALK_MAX_SHORT_SUM) & (block_ratio < WALK_MAX_BLOCK_RATIO))
+    # taken: lag 1 above -0.25, so the noise is at most a quarter of the increments' power
+    noise_power = np.clip(-covariance[:, 1], 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smoothing = np.where(taken, noise_power / (covariance[:, 0] - 2 * noise_power), 0.0)
+    return WalkFit(taken, np.sqrt(noise_power), smoothing)
+
+
+def local_level_smoother(noisy: np.ndarray, smoothing: np.ndarray) -> np.ndarray:
+    """Per signal, the x minimising |noisy - x|^2 + smoothing * |diff(x)|^2: the exact posterior mean
+    of a random walk under white noise when smoothing = sigma^2 / step variance (the steady-state
+    Kalman smoother). A tridiagonal system, solved for all signals at once (Thomas' algorithm; the
+    matrix is diagonally dominant, so no pivoting); smoothing 0 returns the input."""
+    y = np.asarray(noisy, np.float64)
+    length = y.shape[-1]
+    lam = np.asarray(smoothing, np.float64)[:, None]
+    diagonal = 1 + lam * np.r_[1.0, np.full(length - 2, 2.0), 1.0]
+    forward, rhs = np.empty_like(y[:, :-1]), np.empty_like(y)
+    pivot = diagonal[:, 0]
+    forward[:, 0], rhs[:, 0] = -lam[:, 0] / pivot, y[:, 0] / pivot
+    for i in range(1, length):
+        pivot = diagonal[:, i] + lam[:, 0] * forward[:, i - 1]
+        if i < length - 1:
+            forward[:, i] = -lam[:, 0] / pivot
+        rhs[:, i] = (y[:, i] + lam[:, 0] * rhs[:, i - 1]) / pivot
+    out = np.empty_like(y)
+    out[:, -1] = rhs[:, -1]
+    for i in range(length - 2, -1, -1):
+        out[:, i] = rhs[:, i] - forward[:, i] * out[:, i + 1]
+    return out
+
+
 # --- the do-no-harm guard --------------------------------------------------------------
 # The model's answer, blended with the classical fallback_filter's where SURE shows that better
 # (fallback_share), is served where it is acceptable (its residual looks like the noise the input
@@ -565,7 +644,7 @@ GUARD_SURE_Z = 2.0  # the fallback's share of a blend: its SURE-optimal share le
 # in a row, one at an end) and the network removes must not outweigh the whole check. Chosen on
 # the validation signals: 8-24 score alike (README, "Do-no-harm guard").
 GUARD_RESIDUAL_CLIP = 10.0
-MODEL, TREND, BLEND, FALLBACK = "model", "trend", "blend", "fallback"  # the path an answer took
+MODEL, TREND, BLEND, FALLBACK, WALK = "model", "trend", "blend", "fallback", "walk"  # the path an answer took
 
 
 def _residual_off_glitches(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
@@ -683,11 +762,13 @@ class Guarded:
     noise: Noise  # estimated from each input
     fallback_share: np.ndarray  # (N,) in [0, 1]: the fallback's share of the answer (1: the fallback alone)
     trend: np.ndarray  # (N,) bool: the model's share of the answer is its polynomial expert, taken whole
+    walk: np.ndarray  # (N,) bool: the answer is the random-walk expert's (walk_fit, local_level_smoother)
 
     @property
     def path(self) -> np.ndarray:
         share = self.fallback_share
-        return np.where(share == 1, FALLBACK, np.where(share > 0, BLEND, np.where(self.trend, TREND, MODEL)))
+        return np.where(self.walk, WALK, np.where(share == 1, FALLBACK, np.where(
+            share > 0, BLEND, np.where(self.trend, TREND, MODEL))))
 
 
 # Gaussian probes averaged per signal (one batched forward pass). Going from 4 to 2 moved the test
@@ -767,7 +848,8 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     """The model's answer (its output, or its polynomial expert where prefer_trend takes it) blended
     with the classical fallback by fallback_share (not where the expert has settled it), where the
     answer and the blend are acceptable; the fallback elsewhere (an answer that fails the check
-    gets no share).
+    gets no share). Where the input looks like a random walk plus white noise (walk_fit), the
+    walk's own smoother instead, and its noise level is the one reported.
     `noise_sigma`: the white noise's level where the caller knows it (a sensor's datasheet), one
     value or one per signal, used instead of the estimate up to given_sigma_cap. Glitches are still
     flagged against the estimate: they are judged by the input's own roughness (below a rough
@@ -792,7 +874,14 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     blend = answer + share[:, None] * (classical - answer)
     share = np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)
     denoised = np.where((share == 1)[:, None], classical, blend).astype(np.float32)
-    return Guarded(denoised, net, classical, noise, share, trend & (share < 1))
+    walk = np.zeros(len(noisy), bool)
+    if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above (README)
+        fit = walk_fit(clean)
+        walk = fit.taken
+        if walk.any():
+            denoised[walk] = local_level_smoother(clean[walk], fit.smoothing[walk])
+            noise, share = Noise(np.where(walk, fit.sigma, noise.sigma), noise.glitches), np.where(walk, 0.0, share)
+    return Guarded(denoised, net, classical, noise, share, trend & (share < 1) & ~walk, walk)
 
 
 def median_flag_fallback(noisy: np.ndarray, guarded: Guarded) -> np.ndarray:
@@ -837,7 +926,8 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
                      "held_out": family in test.held_out, "model": snr_gain_db(noisy, pure, guarded.denoised[t]),
                      "net": snr_gain_db(noisy, pure, guarded.net[t]),
                      "fallback_share": float(guarded.fallback_share[t].mean()),
-                     "trend_share": float(guarded.trend[t].mean()), "noisy": 0.0}
+                     "trend_share": float(guarded.trend[t].mean()), "walk_share": float(guarded.walk[t].mean()),
+                     "noisy": 0.0}
         tuned = {name: tune(name, val.noisy[v], val.pure[v]) for name in CLASSICAL}
         for name, best in tuned.items():
             row[name] = snr_gain_db(noisy, pure, CLASSICAL[name][0](noisy, *best.params))
@@ -854,7 +944,7 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
 
 BASELINES = ("noisy", *CLASSICAL, "fallback_filter")  # the best of these is "the best classical filter"
 HELD_OUT_TOLERANCE_DB = 1.0  # a held-out kind passes at >= 0 dB and within this of the best classical filter
-SUMMARIES = ("model", "net", "best_classical", "fallback_share", "trend_share")  # averaged per noise and per kind
+SUMMARIES = ("model", "net", "best_classical", "fallback_share", "trend_share", "walk_share")  # averaged per noise and per kind
 
 
 def passes(row: dict) -> bool:
@@ -890,6 +980,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
         metrics[f"test_net_snr_gain_db_{slice_}"] = row["net"]
         metrics[f"test_fallback_share_{slice_}"] = row["fallback_share"]
         metrics[f"test_trend_share_{slice_}"] = row["trend_share"]
+        metrics[f"test_walk_share_{slice_}"] = row["walk_share"]
         for name in (*CLASSICAL, "fallback_filter", "best_classical", "ls_bound"):
             if row[name] is not None:
                 metrics[f"baseline_{name}_test_snr_gain_db_{slice_}"] = row[name]
@@ -908,6 +999,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
         metrics[f"test_{part}min_margin_db_vs_best_classical"] = summary["min_margin_db"]
         metrics[f"test_{part}fallback_share"] = summary["fallback_share"]
         metrics[f"test_{part}trend_share"] = summary["trend_share"]
+        metrics[f"test_{part}walk_share"] = summary["walk_share"]
         metrics[f"test_{part}groups_passing"] = float(summary["groups_passing"])
         metrics[f"test_{part}groups"] = float(summary["groups"])
     for name in CLASSICAL:
@@ -1043,7 +1135,8 @@ def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None
     length), `noise_sigma` (the noise level estimated from the input, or the one the request gives as
     `params.noise_sigma` where the caller knows it, capped by given_sigma_cap; same units), `path` ("model";
     "trend" where the model's answer is its polynomial expert taken whole; "blend" where the guard
-    mixed the model's answer with a classical filter; "fallback" where it replaced it by one) and
+    mixed the model's answer with a classical filter; "fallback" where it replaced it by one; "walk"
+    where the input looked like a random walk and got the walk's own smoother) and
     `fallback_share` (the classical filter's share of the answer, 0 to 1)."""
     not_numbers = PayloadError("signals must be rows of numbers of equal length")
     if isinstance(request, pd.DataFrame):

@@ -221,7 +221,7 @@ def test_evaluate_names_a_metric_per_family_and_noise_and_gates_on_the_worst(hel
     m = evaluation.metrics
     for family in [*FAMILIES, "bumps"]:
         for noise in ("gaussian_sigma0.05", "spikes_rate0.02_level1"):
-            for name in ("test_snr_gain_db", "test_net_snr_gain_db", "test_fallback_share", "test_trend_share",
+            for name in ("test_snr_gain_db", "test_net_snr_gain_db", "test_fallback_share", "test_trend_share", "test_walk_share",
                          "baseline_savgol_test_snr_gain_db", "baseline_fallback_filter_test_snr_gain_db"):
                 assert f"{name}_{family}_{noise}" in m
     assert "baseline_ls_bound_test_snr_gain_db_random_quadratic_gaussian_sigma0.05" in m
