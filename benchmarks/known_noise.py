@@ -20,6 +20,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from pipeline.io import write_text  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 MODEL = "signal_denoiser"
@@ -103,9 +104,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     result = compare(load_params(args.params))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "known_noise.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "known_noise.md").write_text(markdown(result))
+    write_text(args.out / "known_noise.json", json.dumps(result, indent=2) + "\n")
+    write_text(args.out / "known_noise.md", markdown(result))
     print(markdown(result))
 
 

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.config import load_params  # noqa: E402
+from pipeline.io import write_text  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
 from train_on_device import environment, train_and_evaluate  # noqa: E402
 
@@ -128,9 +129,8 @@ def main() -> None:
     summary = summarise(kinds, args.epochs)
     table = markdown(summary, environment()["gpu"] or "the CPU")
     files = [Path(args.out) / "leave_kind_out.json", Path(args.out) / "leave_kind_out.md"]
-    files[0].parent.mkdir(parents=True, exist_ok=True)
-    files[0].write_text(json.dumps(summary, indent=2) + "\n")
-    files[1].write_text(table)
+    write_text(files[0], json.dumps(summary, indent=2) + "\n")
+    write_text(files[1], table)
     print(table)
     if not args.no_mlflow:
         print(f"logged to MLflow experiment {EXPERIMENT}, run {log_run(summary, params, files)}")

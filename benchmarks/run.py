@@ -23,6 +23,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from pipeline.io import write_text  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results"
 
 SEED_SAMPLES, SEED_LENGTH = 100_000, 150
@@ -225,9 +226,8 @@ def main() -> None:
         figures = SECTIONS[name]()
         results.update(figures)
         print(json.dumps(figures, indent=1), flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "results.md").write_text(markdown(results) + "\n")
+    write_text(RESULTS / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text(RESULTS / "results.md", markdown(results) + "\n")
     print(markdown(results))
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from pipeline.io import write_text  # noqa: E402
 from pipeline.serve import free_ports  # noqa: E402
 
 CHROMIUM_CANDIDATES = ["chromium", "chromium-browser", "google-chrome"]
@@ -405,7 +406,7 @@ def take(project: Path, tracking_uri: str, out: Path, model: str | None = None, 
     for name, page in report["pages"].items():
         page["file"] = str(out / f"{name}.png")
         page["pixels"] = pixel_stats(out / f"{name}.png")
-    (out / "screenshots.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out / "screenshots.json", json.dumps(report, indent=2) + "\n")
     return report
 
 

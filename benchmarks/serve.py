@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
+from pipeline.io import write_text  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
 from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
 
@@ -111,8 +112,7 @@ def main() -> None:
                       f"p99 {row['p99_ms']:>6} ms  errors {row['errors']}  ({row['requests']} requests)")
     finally:
         stop_servers(servers)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
+    write_text(OUT, json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "date": time.strftime("%Y-%m-%d"),
         "goal": "8 clients: >= 200 req/s, p99 <= 50 ms, 0 errors",

@@ -28,6 +28,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve import REPO, run_threads, serving_example  # noqa: E402
 
+from pipeline.io import write_text  # noqa: E402
 from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
 
 TIME_LIMIT_S = 600
@@ -167,8 +168,7 @@ def main() -> None:
         "rss_growth_mb": round(rss_end - rss_start, 1), **result,
     }
     out = REPO / "benchmarks" / "results" / f"soak_{args.model}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out, json.dumps(report, indent=2) + "\n")
     print(f"{args.model}: {report['requests']} requests in {report['seconds']} s, "
           f"{report['unexpected']} unexpected; server RSS {report['rss_mb_start']} -> {report['rss_mb_end']} MB "
           f"({report['rss_growth_mb']:+} MB)")

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 from pipeline import paths  # noqa: E402
 from pipeline.config import validate_params  # noqa: E402
 from pipeline.errors import ParamsError  # noqa: E402
+from pipeline.io import write_text  # noqa: E402
 from pipeline.models import MODELS, ModelSpec  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -161,7 +162,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - one model's failure is a result; the others still run
             summary["runs"][name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps({name: summary["runs"][name]}), flush=True)
-        (out / "train_on_device.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_text(out / "train_on_device.json", json.dumps(summary, indent=2) + "\n")
 
     for name in names:
         spec = MODELS[name]
@@ -176,7 +177,7 @@ def main() -> None:
             data_dir = Path(tmp) / "signals"
             generate(quality, data_dir)
             record(f"{QUALITY_MODEL} (quality profile)", lambda: run_one(MODELS[QUALITY_MODEL], quality, data_dir))
-    (out / "train_on_device.md").write_text(markdown(summary))
+    write_text(out / "train_on_device.md", markdown(summary))
     print(markdown(summary))
 
 

@@ -31,9 +31,13 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def write_json(target: str | Path, data) -> None:
+def write_text(target: str | Path, text: str) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text)
+
+
+def write_json(target: str | Path, data) -> None:
+    write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_npz(target: str | Path, **arrays) -> None:
