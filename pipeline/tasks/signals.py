@@ -26,7 +26,8 @@ What is served and scored is the guarded model (guarded_denoise): the network's 
 network given the input with its glitches replaced by the running median), or its polynomial
 expert taken whole where that is the better estimate (prefer_trend), blended with the fallback
 as far as SURE shows the blend better (fallback_share), where the result's residual looks like
-the noise the input carries; the fallback elsewhere. Families in `held_out` (SignalSet) are
+the noise the input carries; the fallback elsewhere; and where the input's increments look like a
+random walk's under white noise (walk_fit), the walk's own smoother. Families in `held_out` (SignalSet) are
 never trained on: their groups score the guarded model on kinds of signal it has not seen.
 """
 from __future__ import annotations
