@@ -298,8 +298,20 @@ def test_served_denoiser_answers_the_signal_its_noise_level_and_the_path(served)
     assert set(answer) == {"denoised", "noise_sigma", "path", "fallback_share"}
     assert [len(row) for row in answer["denoised"]] == [len(row) for row in signals]
     assert len(answer["noise_sigma"]) == len(signals) and all(s >= 0 for s in answer["noise_sigma"])
-    assert set(answer["path"]) <= {"model", "trend", "blend", "fallback"}
+    assert set(answer["path"]) <= {"model", "trend", "blend", "fallback", "walk"}
     assert all(0 <= share <= 1 for share in answer["fallback_share"])
+    # Brownian paths at 1 % noise go the guard's walk path and come back changed by about the noise
+    # (rms 0-1.4 sigma here; the network and the fallback, misled by sigma-hat, change them by 1.6-4.7)
+    import numpy as np
+
+    from pipeline.data.signals import generate_signals
+
+    walks = generate_signals(8, ["random_walk"], [{"kind": "relative", "sigma": 0.01}], length=len(signals[0]), seed=3)
+    walked = requests.post(f"{url}/invocations", json={"inputs": walks.noisy.tolist()}, timeout=30).json()["predictions"]
+    taken = np.array(walked["path"]) == "walk"
+    assert taken.sum() >= 6
+    change = np.sqrt(np.mean(np.square(np.array(walked["denoised"]) - walks.noisy), -1))
+    assert np.all(change[taken] < 1.5 * 0.01 * np.ptp(walks.pure, -1)[taken])
     # a caller who knows the noise level passes it (a request param declared in the signature)
     level = 0.5 * min(answer["noise_sigma"]) + 0.01
     told = requests.post(f"{url}/invocations", json={"inputs": signals, "params": {"noise_sigma": level}}, timeout=30)
