@@ -406,13 +406,14 @@ def test_walk_fit_needs_long_enough_signals():
 
 
 def test_local_level_smoother_solves_its_normal_equations():
-    """argmin |y - x|^2 + lambda |diff x|^2 is (I + lambda D'D)^-1 y; lambda 0 returns the input."""
-    y = np.random.default_rng(0).standard_normal((3, 40))
-    smoothing = np.array([0.0, 0.4, 300.0])
+    """argmin |y - x|^2 + sum_t w_t (diff x)_t^2 is (I + D'WD)^-1 y; weights 0 return the input."""
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((3, 40))
+    weights = np.stack([np.zeros(39), np.full(39, 0.4), 300.0 * (rng.random(39) > 0.2)])  # the last: some jumps free
     difference = np.diff(np.eye(40), axis=0)
-    expected = [np.linalg.solve(np.eye(40) + lam * difference.T @ difference, row) for lam, row in zip(smoothing, y)]
-    np.testing.assert_allclose(local_level_smoother(y, smoothing), expected, atol=1e-12)
-    np.testing.assert_array_equal(local_level_smoother(y, np.zeros(3))[0], y[0])
+    expected = [np.linalg.solve(np.eye(40) + difference.T @ np.diag(w) @ difference, row) for w, row in zip(weights, y)]
+    np.testing.assert_allclose(local_level_smoother(y, weights), expected, atol=1e-10)
+    np.testing.assert_array_equal(local_level_smoother(y, weights)[0], y[0])
 
 
 def test_local_level_smoother_at_the_walks_own_levels_beats_the_input():
@@ -421,4 +422,20 @@ def test_local_level_smoother_at_the_walks_own_levels_beats_the_input():
     s = generate_signals(200, ["random_walk"], [{"kind": "relative", "sigma": 0.03}], seed=1)
     noise_power = np.square(0.03 * np.ptp(s.pure, -1))
     step_power = np.mean(np.square(np.diff(s.pure, axis=-1)), -1)
-    assert snr_gain_db(s.noisy, s.pure, local_level_smoother(s.noisy, noise_power / step_power)) > 1
+    weights = np.repeat((noise_power / step_power)[:, None], s.noisy.shape[-1] - 1, -1)
+    assert snr_gain_db(s.noisy, s.pure, local_level_smoother(s.noisy, weights)) > 1
+
+
+def test_the_walk_expert_leaves_the_jumps_it_left_out_alone():
+    """A walk with one jump of 30 step sizes: the increments' tests and levels leave the jump out,
+    and so does the smoother, which keeps the jump whole (smoothed, it costs more than the noise)."""
+    rng = np.random.default_rng(2)
+    pure = np.cumsum(rng.standard_normal((50, 150)), -1)
+    pure[:, 75:] += 30.0
+    noisy = pure + 0.3 * rng.standard_normal(pure.shape)
+    fit = walk_fit(noisy)
+    taken = fit.taken
+    assert taken.mean() > 0.8 and np.all(fit.smoothing[taken, 74] == 0)
+    kept_whole = snr_gain_db(noisy[taken], pure[taken], local_level_smoother(noisy[taken], fit.smoothing[taken]))
+    smoothed_across = local_level_smoother(noisy[taken], np.repeat(fit.smoothing[taken].max(-1, keepdims=True), 149, -1))
+    assert kept_whole > 0 > snr_gain_db(noisy[taken], pure[taken], smoothed_across)
