@@ -771,8 +771,7 @@ class Guarded:
     @property
     def path(self) -> np.ndarray:
         share = self.fallback_share
-        return np.where(self.walk, WALK, np.where(share == 1, FALLBACK, np.where(
-            share > 0, BLEND, np.where(self.trend, TREND, MODEL))))
+        return np.select([self.walk, share == 1, share > 0, self.trend], [WALK, FALLBACK, BLEND, TREND], MODEL)
 
 
 # Gaussian probes averaged per signal (one batched forward pass). Going from 4 to 2 moved the test

@@ -375,11 +375,7 @@ def test_the_classical_baseline_fallback_uses_the_median_flags_alone(model):
 
 def walk_taken(kind, sigma, n=200, length=150):
     s = generate_signals(n, [kind], [{"kind": "relative", "sigma": sigma}], length=length, seed=0)
-    return s, walk_fit(deglitch_estimated(s.noisy))
-
-
-def deglitch_estimated(noisy):
-    return signals.deglitch(noisy, estimate_noise(noisy))
+    return s, walk_fit(signals.deglitch(s.noisy, estimate_noise(s.noisy)))
 
 
 @pytest.mark.parametrize(("sigma", "least"), [(0.01, 0.8), (0.03, 0.6)])
