@@ -16,7 +16,7 @@ UI_PORT ?= 5000
 .PHONY: help env repro quality test bench soak serve ui plots plots-template clean
 
 help:
-	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro)"
+	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro, stages side by side)"
 	@echo "make quality            the denoiser's quality profile as a DVC experiment (~1 h on 2 CPU cores)"
 	@echo "make test               build .venv if missing, then run every test"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
@@ -35,8 +35,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 env: $(VENV)/.installed
 
+# `dvc repro` with independent stages side by side (pipeline/repro.py): the same outputs and dvc.lock
 repro: env
-	dvc repro
+	python -m pipeline.repro
 
 # The signal denoiser's quality profile (README, "Compute and the quality profile"): 3x the data, a
 # 32-channel network, 60 epochs; 62 min on 2 CPU cores (2026-11-23), a GPU is picked when present.

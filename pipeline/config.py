@@ -26,6 +26,7 @@ NOISE = Tagged(
 SCHEMA = Section(
     {
         "seed": Int(0, 2**32 - 1),
+        "cpu_threads": Int(1, 1024),  # per stage process; results depend on it (pipeline.cli.pin_cpu_threads)
         "ingest": Section(
             {
                 "stock": Section({"file": Str()}),

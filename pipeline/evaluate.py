@@ -5,7 +5,7 @@ Writes metrics/eval/<model>.json and plots/<model>/, and logs both to the traini
 from __future__ import annotations
 
 from . import paths
-from .cli import main_wrapper, stage_parser
+from .cli import main_wrapper, pin_cpu_threads, stage_parser
 from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = stage_parser("pipeline.evaluate", __doc__)
     parser.add_argument("model", help="a key under `train:` in params.yaml")
     args = parser.parse_args(argv)
-    result = evaluate(get_model(args.model, "model"), load_params(args.params))
+    params = load_params(args.params)
+    pin_cpu_threads(params["cpu_threads"])
+    result = evaluate(get_model(args.model, "model"), params)
     # the verdict, not every figure: the denoisers have hundreds (all in the metrics file and MLflow)
     print(f"evaluate {args.model}: {result['verdict']} ({sum(isinstance(v, float) for v in result.values())} "
           f"metrics in {paths.eval_metrics(args.model)})")

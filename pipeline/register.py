@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from . import paths
-from .cli import main_wrapper, stage_parser
+from .cli import main_wrapper, pin_cpu_threads, stage_parser
 from .config import load_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -185,7 +185,9 @@ def register_all(params: dict) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser("pipeline.register", __doc__)
     args = parser.parse_args(argv)
-    report = register_all(load_params(args.params))
+    params = load_params(args.params)
+    pin_cpu_threads(params["cpu_threads"])
+    report = register_all(params)
     write_json(paths.registry_report(), report)
     for name, entry in report.items():
         state = "new version" if entry["new"] else "unchanged"

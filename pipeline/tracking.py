@@ -57,6 +57,13 @@ def mlflow():
     return _mlflow
 
 
+def open_store() -> None:
+    """Create the store's tables if they are not there yet. A new sqlite store is created by its first
+    client, and two processes doing that at once fail ("table ... already exists"): call this before
+    starting stages side by side."""
+    mlflow().MlflowClient().search_experiments(max_results=1)
+
+
 def ensure_experiment(name: str, description: str) -> str:
     client = mlflow().MlflowClient()
     existing = client.get_experiment_by_name(name)

@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import paths
-from .cli import main_wrapper, stage_parser
+from .cli import main_wrapper, pin_cpu_threads, stage_parser
 from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     if nproc > 1 and "LOCAL_RANK" not in os.environ:
         sys.stdout.flush()
         os.execvp("torchrun", ["torchrun", "--standalone", f"--nproc-per-node={nproc}", "-m", "pipeline.train", *argv])
+    pin_cpu_threads(params["cpu_threads"])  # in each torchrun process
     metrics = train(spec, params)
     if metrics is not None:
         print(f"train {args.model}: {json.dumps(metrics)}")

@@ -127,7 +127,7 @@ def _project_build(request, tmp_path_factory, env):
     (root / "dvc.lock").unlink(missing_ok=True)
     log = root.parent / "build.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(["sh", "-c", "git init -q && git add -A && git commit -qm 'e2e copy' && dvc repro"],
+        proc = subprocess.Popen(["sh", "-c", "git init -q && git add -A && git commit -qm 'e2e copy' && python -m pipeline.repro"],
                                 cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield root, proc, log
@@ -140,7 +140,7 @@ def _project_build(request, tmp_path_factory, env):
 @pytest.fixture(scope="session")
 def project(_project_build) -> Path:
     """A fresh clone-like copy (tracked + untracked-but-not-ignored files) with tiny params, committed
-    to a new git repo and reproduced with `dvc repro`."""
+    to a new git repo and reproduced with `make repro`'s `python -m pipeline.repro` (stages side by side)."""
     root, proc, log = _project_build
     assert proc.wait(timeout=1800) == 0, f"building the e2e project failed:\n{log.read_text()[-6000:]}"
     return root

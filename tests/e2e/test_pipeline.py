@@ -1,5 +1,6 @@
-"""End to end: the real `dvc repro` on tiny params in a temp copy of the repo, the real
-MLflow store it creates, and the real `mlflow models serve` answering over loopback."""
+"""End to end: the real pipeline on tiny params in a temp copy of the repo (`make repro`'s runner,
+then plain `dvc repro`), the real MLflow store it creates, and the real `mlflow models serve`
+answering over loopback."""
 from __future__ import annotations
 
 import csv
@@ -67,6 +68,14 @@ print(json.dumps({"params": run.data.params, "metrics": run.data.metrics, "tags"
     assert info["name"].startswith("stock_rnn · params ")
     assert info["status"] == "FINISHED"
     assert set(info["artifacts"]) == {"plots/stock_rnn.csv", "plots/predictions.csv", "plots/predictions.png"}
+
+
+def test_the_runner_built_each_model_chain_through_dvc(project):
+    log = (project.parent / "build.log").read_text()
+    for name in MODELS:
+        assert f"[{name}] Running stage 'train@{name}'" in log
+        assert f"[{name}] Running stage 'evaluate@{name}'" in log
+    assert "Running stage 'register'" in log and " s in all" in log
 
 
 def test_second_repro_is_a_no_op_and_a_stock_param_reruns_only_stock_stages(project, env):

@@ -56,6 +56,8 @@ def test_repo_params_are_valid(raw):
         ("train.signal_denoiser.targets", "scaled", "train.signal_denoiser.targets", "choose one of: raw"),
         ("train.stock_rnn.refine_epochs", 2, "train.stock_rnn.refine_epochs", "unknown key"),
         ("seed", -1, "seed", "out of range"),
+        ("cpu_threads", 0, "cpu_threads", "out of range"),
+        ("cpu_threads", ..., "cpu_threads", "required key is missing"),
         ("signals.families", ["quadratic", "triangle"], "signals.families[1]", "choose one of"),
         ("signals.noises", [{"kind": "pink", "sigma": 1}], "signals.noises[0].kind", "gaussian"),
         ("signals.noises", [{"kind": "gaussian", "sigma": -0.1}], "signals.noises[0].sigma", "out of range"),

@@ -1,0 +1,50 @@
+"""params.yaml `cpu_threads`: a stage's results depend on the count it pins and on nothing in its
+environment, so `python -m pipeline.repro` (stages side by side) and a plain `dvc repro` agree."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# a few gradient steps of a conv net (torch's pool) and an eigendecomposition (numpy's LAPACK pool),
+# both of which add in another order on more threads; numpy is loaded before the pin, as in a stage
+PROBE = """
+import hashlib, sys
+import numpy as np
+from pipeline.cli import pin_cpu_threads
+pin_cpu_threads(int(sys.argv[1]))
+import torch
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Conv1d(1, 128, 3), torch.nn.ReLU(), torch.nn.Conv1d(128, 1, 3))
+data = torch.Generator().manual_seed(1)
+for _ in range(5):
+    x, y = torch.randn(64, 1, 150, generator=data), torch.rand(64, 1, 146, generator=data)
+    model.zero_grad()
+    (model(x) - y).square().mean().backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.01 * p.grad
+a = np.random.default_rng(0).standard_normal((2000, 300))
+_, vectors = np.linalg.eigh(a.T @ a)
+weights = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
+print(hashlib.sha1(weights).hexdigest(), hashlib.sha1(np.abs(vectors).tobytes()).hexdigest(), torch.get_num_threads())
+"""
+
+
+def probe(pinned: int, environment_threads: int) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **{name: str(environment_threads) for name in
+                                                     ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    done = subprocess.run([sys.executable, "-c", PROBE, str(pinned)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_results_follow_the_pinned_thread_count_not_the_environment():
+    one = probe(1, environment_threads=1)
+    assert one[2] == "1"
+    assert probe(1, environment_threads=2) == one
+    two = probe(2, environment_threads=1)
+    assert two[2] == "2"
+    assert two[0] != one[0] and two[1] != one[1]  # the count matters to both pools: it must be pinned
