@@ -1,6 +1,6 @@
 """`make bench`: speed and memory figures, measured side by side in one run.
 
-    python benchmarks/run.py [--only generator,repro,serve]
+    python benchmarks/run.py [--only generator,repro,serve,repro_sequential]
 
 Prints a table and writes benchmarks/results/results.json and results.md. Ratios matter
 more than absolute times on these shared machines.
@@ -138,22 +138,39 @@ def run_timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, list[tuple[f
     return time.perf_counter() - started, lines
 
 
-def bench_repro(reference: str = "signal_denoiser_seed", model: str = "signal_denoiser") -> dict:
-    """Full `dvc repro` from a clean clone on default params (with each stage's wall time), then
-    the no-op repro. The same run gives the training figures: each train stage's throughput and
-    data-loading share (measured by the training loop) and the epochs the improved denoiser takes
-    to reach the validation error of the notebook's configuration (both log their validation MSE
-    in raw units per epoch)."""
+RUNNER_SUMMARY = re.compile(r"^repro: (?P<chains>.*); (?P<total>\d+) s in all")
+
+
+def chain_seconds(lines: list[tuple[float, str]]) -> dict[str, float]:
+    """Each model chain's seconds from `python -m pipeline.repro`'s last line ("repro: m1 12 s, ...")."""
+    summary = next(match for _, line in reversed(lines) if (match := RUNNER_SUMMARY.match(line)))
+    pairs = [part.rsplit(" ", 2) for part in summary["chains"].split(", ") if part.endswith(" s")]
+    return {name: float(seconds) for name, seconds, _ in pairs}
+
+
+def bench_repro(sequential: bool = False, reference: str = "signal_denoiser_seed",
+                model: str = "signal_denoiser") -> dict:
+    """From a clean clone on default params: `make repro`'s `python -m pipeline.repro` (model chains
+    side by side) with each chain's wall time, or with `sequential` a plain `dvc repro` with each
+    stage's; then the no-op run of the same command. The same run gives the training figures: each
+    train stage's throughput and data-loading share (measured by the training loop) and the epochs
+    the improved denoiser takes to reach the validation error of the notebook's configuration (both
+    log their validation MSE in raw units per epoch)."""
+    command = ["dvc", "repro"] if sequential else [sys.executable, "-m", "pipeline.repro"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "CI": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "repo"
         subprocess.run(["git", "clone", "-q", str(REPO), str(copy)], check=True)
         shutil.copy(REPO / "params.yaml", copy / "params.yaml")  # the working tree's params
-        full_s, output = run_timed(["dvc", "repro"], copy, env)
-        noop_s, _ = run_timed(["dvc", "repro"], copy, env)
-        repro = {"full_repro_s": round(full_s, 1), "noop_repro_s": round(noop_s, 1),
-                 "stage_s": stage_seconds(output, full_s)}
+        full_s, output = run_timed(command, copy, env)
+        noop_s, _ = run_timed(command, copy, env)
+        repro = {"command": "dvc repro" if sequential else "python -m pipeline.repro",
+                 "full_repro_s": round(full_s, 1), "noop_repro_s": round(noop_s, 1)}
+        if sequential:
+            repro["stage_s"] = stage_seconds(output, full_s)
+        else:
+            repro["chain_s"] = chain_seconds(output)
         training = []
         for path in sorted((copy / "metrics" / "train").glob("*.json")):
             metrics = json.loads(path.read_text())
@@ -163,7 +180,7 @@ def bench_repro(reference: str = "signal_denoiser_seed", model: str = "signal_de
         losses = copy / "plots" / "loss"
         converged = {"reference": reference, "model": model,
                      **convergence(read_history(losses / f"{reference}.csv"), read_history(losses / f"{model}.csv"))}
-    return {"repro": repro, "training": training, "convergence": converged}
+    return {"repro_sequential" if sequential else "repro": repro, "training": training, "convergence": converged}
 
 
 def bench_serve() -> dict:
@@ -171,8 +188,11 @@ def bench_serve() -> dict:
     return {"serve": json.loads((RESULTS / "serve.json").read_text())["results"]}
 
 
-# each section returns {result key: figures}; `repro` gives the training figures of its run too
-SECTIONS = {"generator": bench_generator, "repro": bench_repro, "serve": bench_serve}
+# each section returns {result key: figures}; `repro` gives the training figures of its run too.
+# repro_sequential (plain `dvc repro`, ~11 min more on 2 cores) runs only when asked for with --only.
+SECTIONS = {"generator": bench_generator, "repro": bench_repro, "serve": bench_serve,
+            "repro_sequential": lambda: bench_repro(sequential=True)}
+DEFAULT_SECTIONS = "generator,repro,serve"
 
 
 def markdown(results: dict) -> str:
@@ -184,12 +204,12 @@ def markdown(results: dict) -> str:
                   f"| peak RSS added | {gen['notebook_peak_mb']} MB | {gen['vectorised_peak_mb']} MB |",
                   f"| data size | {gen['notebook_float64_x_and_y_mb']} MB float64 x and y | "
                   f"{gen['pipeline_npz_on_disk_mb']} MB npz, {gen['pipeline_dtype']}, x once |", ""]
-    if results.get("repro"):
-        r = results["repro"]
-        lines += [f"`dvc repro` from clean: {r['full_repro_s']} s; no-op `dvc repro`: {r['noop_repro_s']} s.", ""]
-        if r.get("stage_s"):
-            lines += ["| stage (wall time in that repro) | seconds |", "| --- | --- |"]
-            lines += [f"| {stage} | {seconds} |" for stage, seconds in r["stage_s"].items()] + [""]
+    for key, part, what in (("repro", "chain_s", "model chain"), ("repro_sequential", "stage_s", "stage")):
+        r = results.get(key)
+        if r:
+            lines += [f"`{r['command']}` from clean: {r['full_repro_s']} s; no-op: {r['noop_repro_s']} s.", "",
+                      f"| {what} (wall time in that run) | seconds |", "| --- | --- |"]
+            lines += [f"| {name} | {seconds} |" for name, seconds in r[part].items()] + [""]
     if results.get("training"):
         lines += ["| train stage (in the repro) | seconds | samples/s | data loading share |",
                   "| --- | --- | --- | --- |"]
@@ -213,7 +233,8 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--only", default=DEFAULT_SECTIONS,
+                        help=f"comma-separated sections of: {', '.join(SECTIONS)} (default: %(default)s)")
     parser.add_argument("--generate", choices=["notebook", "pipeline"], help=argparse.SUPPRESS)  # bench_generator's child
     args = parser.parse_args()
     if args.generate:

@@ -11,6 +11,7 @@ COMMANDS = {
     "register": "stage register: log models to the MLflow registry behind the quality gate",
     "summary": "stage summary: one table of every model vs its baselines (reports/summary.md)",
     "serve": "serve a registered model with `mlflow models serve` on 127.0.0.1",
+    "repro": "`make repro`: dvc repro with the model chains side by side (--jobs N)",
 }
 
 
@@ -23,7 +24,7 @@ def main() -> None:
     print("\nmodels (params.yaml `train:` keys):")
     for spec in MODELS.values():
         print(f"  {spec.name:<17} {spec.description} (registry: {spec.registered_name})")
-    print("\nThe usual way to run stages is `dvc repro` (see README.md).")
+    print("\nThe usual way to run stages is `make repro` or `dvc repro` (see README.md).")
     sys.exit(0 if set(sys.argv[1:]) <= {"-h", "--help"} else 2)
 
 

@@ -1,5 +1,6 @@
 """The repro benchmark's figures: convergence, read from two per-epoch histories of one repro,
-and each stage's wall time, read from `dvc repro`'s output as it arrives."""
+each stage's wall time, read from `dvc repro`'s output as it arrives, and each model chain's, read
+from `python -m pipeline.repro`'s last line."""
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from run import convergence, read_history, run_timed, stage_seconds  # noqa: E402
+from run import chain_seconds, convergence, read_history, run_timed, stage_seconds  # noqa: E402
 
 
 def history(mses, step_s=10.0):
@@ -47,6 +48,13 @@ def test_stage_seconds_run_from_one_stage_start_to_the_next():
 
 def test_stage_seconds_of_a_repro_that_ran_nothing():
     assert stage_seconds([(0.1, "Stage 'ingest' didn't change, skipping\n")], finished=1.0) == {}
+
+
+def test_chain_seconds_from_the_runners_last_line():
+    lines = [(1.0, "[a] Running stage 'train@a':\n"),
+             (9.0, "repro: signal_denoiser 251 s, mnist_lstm_ae 98 s; 412 s in all\n")]
+    assert chain_seconds(lines) == {"signal_denoiser": 251.0, "mnist_lstm_ae": 98.0}
+    assert chain_seconds([(2.0, "repro: no model chain changed; 4 s in all\n")]) == {}
 
 
 def test_run_timed_stamps_each_line_and_raises_with_the_output(tmp_path):
