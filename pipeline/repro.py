@@ -96,7 +96,7 @@ def default_jobs(cpu_threads: int) -> int:
     return max(1, len(os.sched_getaffinity(0)) // cpu_threads)
 
 
-class _Printer:
+class LinePrinter:
     """Lines from several processes, one whole line at a time."""
 
     def __init__(self):
@@ -108,7 +108,7 @@ class _Printer:
             sys.stdout.flush()
 
 
-def run_prefixed(cmd: list[str], prefix: str, printer: _Printer) -> int:
+def run_prefixed(cmd: list[str], prefix: str, printer: LinePrinter) -> int:
     """Run `cmd`, echo its output with `prefix` on every line; its exit status."""
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"}) as process:
@@ -117,7 +117,7 @@ def run_prefixed(cmd: list[str], prefix: str, printer: _Printer) -> int:
     return process.returncode
 
 
-def run_chains(chains: dict[str, list[str]], jobs: int, printer: _Printer) -> dict[str, float]:
+def run_chains(chains: dict[str, list[str]], jobs: int, printer: LinePrinter) -> dict[str, float]:
     """Each model's chain of stages (in order) as one `dvc repro --single-item`, `jobs` chains at a
     time, in the mapping's order; each chain's seconds. After a chain fails, no new one starts; the
     running ones finish, then PipelineError names the failures."""
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         order = longest_first(models, recorded_train_seconds(models))
         print(f"repro: {len(order)} model chains, {jobs} at a time: {', '.join(order)}", flush=True)
         chains = {model: [stage for stage in upstream(graph, heads[model]) if stage not in shared] for model in order}
-        seconds = run_chains(chains, jobs, _Printer())
+        seconds = run_chains(chains, jobs, LinePrinter())
         summary = ", ".join(f"{model} {seconds[model]:.0f} s" for model in order)
     _dvc(["repro"])
     print(f"repro: {summary}; {time.perf_counter() - started:.0f} s in all")

@@ -88,7 +88,7 @@ def _interval(log, target):
 
 def test_chains_run_side_by_side_with_their_lines_prefixed(fake_dvc, capsys):
     chains = {m: [f"train@{m}", f"evaluate@{m}"] for m in "abc"}
-    seconds = repro.run_chains(chains, jobs=2, printer=repro._Printer())
+    seconds = repro.run_chains(chains, jobs=2, printer=repro.LinePrinter())
     a, b, c = (_interval(fake_dvc, f"evaluate@{m}") for m in "abc")
     assert a[0] < b[1] and b[0] < a[1]  # a and b overlapped
     assert c[0] >= min(a[1], b[1]) - 0.05  # c waited for a free job
@@ -100,5 +100,5 @@ def test_chains_run_side_by_side_with_their_lines_prefixed(fake_dvc, capsys):
 
 def test_a_failed_chain_is_named_and_no_new_chain_starts(fake_dvc):
     with pytest.raises(PipelineError, match="stages of bad failed"):
-        repro.run_chains({m: [f"evaluate@{m}"] for m in ("bad", "later")}, jobs=1, printer=repro._Printer())
+        repro.run_chains({m: [f"evaluate@{m}"] for m in ("bad", "later")}, jobs=1, printer=repro.LinePrinter())
     assert not (fake_dvc / "evaluate@later").exists()
