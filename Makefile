@@ -35,7 +35,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 env: $(VENV)/.installed
 
-# `dvc repro` with independent stages side by side (pipeline/repro.py): the same outputs and dvc.lock
+# `dvc repro` with independent stages side by side (pipeline/repro.py): the same models and metrics
+# as a plain `dvc repro` (every stage pins params.yaml's cpu_threads)
 repro: env
 	python -m pipeline.repro
 
