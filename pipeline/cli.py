@@ -36,13 +36,17 @@ def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str
     return entry
 
 
+# the thread counts the BLAS/OpenMP libraries read from the environment when they load
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def pin_cpu_threads(count: int) -> None:
     """Every CPU thread pool of this process to `count` threads (params.yaml `cpu_threads`): torch's,
     and the BLAS/OpenMP pools numpy and scipy load, those loaded already and those loaded later.
     Results depend on the count, since reductions split across threads add in another order, and a
     stage must not take more cores than `python -m pipeline.repro` leaves it (two processes of two
     spinning OpenMP threads on two cores ran a denoiser step 30x slower)."""
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for variable in THREAD_VARIABLES:
         os.environ[variable] = str(count)
     import torch
     from threadpoolctl import threadpool_limits

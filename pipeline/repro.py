@@ -66,11 +66,12 @@ def chain_heads(graph: dict[str, set[str]], models: list[str]) -> dict[str, str]
     return heads
 
 
-def shared_stages(graph: dict[str, set[str]], heads: list[str]) -> list[str]:
-    """The stages two or more chains need: built first, so that no two chains run one at once."""
+def shared_stages(chains: list[list[str]]) -> list[str]:
+    """The stages two or more chains (each a list of stage names) need: built first, so that no two
+    chains run one at once."""
     counts: dict[str, int] = {}
-    for head in heads:
-        for name in upstream(graph, head):
+    for chain in chains:
+        for name in chain:
             counts[name] = counts.get(name, 0) + 1
     return sorted(name for name, count in counts.items() if count > 1)
 
@@ -160,17 +161,17 @@ def main(argv: list[str] | None = None) -> None:
     jobs = args.jobs or default_jobs(params["cpu_threads"])
     started = time.perf_counter()
     graph, changed = pipeline_state(Path.cwd())
-    heads = chain_heads(graph, list(params["train"]))
-    models = [model for model, head in heads.items() if changed.intersection(upstream(graph, head))]
+    needs = {model: upstream(graph, head) for model, head in chain_heads(graph, list(params["train"])).items()}
+    models = [model for model, stages in needs.items() if changed.intersection(stages)]
     summary = "no model chain changed"
     if models:
-        shared = shared_stages(graph, [heads[model] for model in models])
+        shared = shared_stages([needs[model] for model in models])
         if shared:
             _dvc(["repro", *shared])
         tracking.open_store()
         order = longest_first(models, recorded_train_seconds(models))
         print(f"repro: {len(order)} model chains, {jobs} at a time: {', '.join(order)}", flush=True)
-        chains = {model: [stage for stage in upstream(graph, heads[model]) if stage not in shared] for model in order}
+        chains = {model: [stage for stage in needs[model] if stage not in shared] for model in order}
         seconds = run_chains(chains, jobs, LinePrinter())
         summary = ", ".join(f"{model} {seconds[model]:.0f} s" for model in order)
     _dvc(["repro"])

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pipeline.cli import THREAD_VARIABLES
+
 REPO = Path(__file__).resolve().parents[2]
 
 # a few gradient steps of a conv net (torch's pool) and an eigendecomposition (numpy's LAPACK pool),
@@ -33,8 +35,7 @@ print(hashlib.sha1(weights).hexdigest(), hashlib.sha1(np.abs(vectors).tobytes())
 
 
 def probe(pinned: int, environment_threads: int) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), **{name: str(environment_threads) for name in
-                                                     ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **{name: str(environment_threads) for name in THREAD_VARIABLES}}
     done = subprocess.run([sys.executable, "-c", PROBE, str(pinned)], env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
