@@ -575,6 +575,16 @@ WALK_MAX_PORTMANTEAU = float(chi2.ppf(0.99, WALK_LAGS - 1))
 WALK_MAX_SHORT_SUM = 0.2  # autocorrelations at lags 2-5 summed: 0 +- 0.16 for a walk (150 points)
 WALK_BLOCKS = 5  # the increments' mean square in this many consecutive blocks ...
 WALK_MAX_BLOCK_RATIO = 4.0  # ... differs by at most this factor (largest / smallest)
+# The lags 2-5 sum turns away about 1 walk in 10 at sigma 0.01 by chance, and each one missed gets a
+# -9 dB answer. It is waived where the increments' periodogram, divided by the walk spectrum fitted
+# from their autocovariances, has a cumulative sum within this (Kolmogorov-Smirnov, sqrt(m) D) of a
+# straight line ...
+WALK_MAX_SPECTRUM_KS = 1.0
+# ... and the white noise the periodogram shows above this share of the Nyquist frequency is below
+# this share of sigma-hat^2 (sigma-hat, reading a walk's steps as noise, is too high; a smooth signal's
+# high band is its noise, at ~sigma-hat^2).
+WALK_HIGH_BAND = 0.25
+WALK_MAX_HIGH_BAND_NOISE = 0.6
 
 
 @dataclass(frozen=True)
@@ -584,11 +594,34 @@ class WalkFit:
     smoothing: np.ndarray  # (N, L-1) per increment: sigma^2 / the walk's step variance, 0 across jumps
 
 
-def walk_fit(clean: np.ndarray) -> WalkFit:
+def _walk_spectrum_fits(increments: np.ndarray, covariance: np.ndarray, sigma_hat: np.ndarray) -> np.ndarray:
+    """(N,) bool: the increments' periodogram looks like the walk spectrum q^2 + 2 sigma^2 (1 - cos w)
+    fitted from their autocovariances (q^2 = g_0 - 2 sigma^2, sigma^2 = -g_1): the ratios to it
+    (exponential with mean 1 for a walk) sum up evenly (WALK_MAX_SPECTRUM_KS), and a least-squares
+    fit of a + b 2 (1 - cos w) to its high band finds white noise b well below sigma-hat^2
+    (WALK_MAX_HIGH_BAND_NOISE). Frequency 0 (the mean) and Nyquist are left out."""
+    n = increments.shape[-1]
+    frequency = 2 * np.pi * np.arange(1, (n - 1) // 2 + 1) / n
+    periodogram = np.square(np.abs(np.fft.rfft(increments, axis=-1)[:, 1 : len(frequency) + 1])) / n
+    noise_shape = 2 * (1 - np.cos(frequency))
+    noise_power = np.clip(-covariance[:, 1:2], 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):  # no spread at all: not taken (walk_fit)
+        ratio = periodogram / (covariance[:, :1] - 2 * noise_power + noise_power * noise_shape)
+        cumulative = np.cumsum(ratio, -1) / np.sum(ratio, -1, keepdims=True)
+    even = np.arange(1, len(frequency) + 1) / len(frequency)
+    ks = np.sqrt(len(frequency)) * np.max(np.abs(cumulative - even), -1)
+    high = frequency >= WALK_HIGH_BAND * np.pi
+    design = np.stack([np.ones(high.sum()), noise_shape[high]], -1)
+    high_band_noise = periodogram[:, high] @ np.linalg.pinv(design)[1]
+    return (ks < WALK_MAX_SPECTRUM_KS) & (high_band_noise < WALK_MAX_HIGH_BAND_NOISE * np.square(sigma_hat))
+
+
+def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
     """Does each input (without its glitches) look like a random walk plus white noise, and if so
     with what levels: from the autocovariances g_k of its increments, jumps left out, sigma^2 = -g_1
     and the step variance g_0 - 2 sigma^2; their ratio is local_level_smoother's weight on every
-    increment but the jumps (0 for inputs not taken)."""
+    increment but the jumps (0 for inputs not taken). `sigma_hat`: the input's estimated noise level
+    (noise_sigma), which a walk's high band does not bear out (_walk_spectrum_fits)."""
     steps = np.diff(np.asarray(clean, np.float64), axis=-1)
     centred = steps - np.median(steps, -1, keepdims=True)
     spread = 1.4826 * _mad(steps)[:, None]  # a robust SD; 0 where most increments are equal (flat pieces)
@@ -601,9 +634,11 @@ def walk_fit(clean: np.ndarray) -> WalkFit:
         correlation = covariance[:, 1:] / covariance[:, :1]
         blocks = np.stack([np.mean(np.square(c[:, b]), -1) for b in np.array_split(np.arange(n), WALK_BLOCKS)], -1)
         block_ratio = blocks.max(-1) / blocks.min(-1)
+    short_lags_uncorrelated = (np.sum(correlation[:, 1:5], -1) < WALK_MAX_SHORT_SUM) | _walk_spectrum_fits(
+        c, covariance, np.asarray(sigma_hat, np.float64))
     taken = ((clean.shape[-1] >= WALK_MIN_LENGTH) & (spread[:, 0] > 0) & (correlation[:, 0] > WALK_MIN_LAG1)
              & (n * np.sum(np.square(correlation[:, 1:]), -1) < WALK_MAX_PORTMANTEAU)
-             & (np.sum(correlation[:, 1:5], -1) < WALK_MAX_SHORT_SUM) & (block_ratio < WALK_MAX_BLOCK_RATIO))
+             & short_lags_uncorrelated & (block_ratio < WALK_MAX_BLOCK_RATIO))
     # taken: lag 1 above -0.25, so the noise is at most a quarter of the increments' power
     noise_power = np.clip(-covariance[:, 1], 0.0, None)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -879,7 +914,7 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     denoised = np.where((share == 1)[:, None], classical, blend).astype(np.float32)
     walk = np.zeros(len(noisy), bool)
     if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above (README)
-        fit = walk_fit(clean)
+        fit = walk_fit(clean, noise.sigma)
         walk = fit.taken
         if walk.any():
             denoised[walk] = local_level_smoother(clean[walk], fit.smoothing[walk])

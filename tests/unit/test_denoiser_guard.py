@@ -375,7 +375,8 @@ def test_the_classical_baseline_fallback_uses_the_median_flags_alone(model):
 
 def walk_taken(kind, sigma, n=200, length=150):
     s = generate_signals(n, [kind], [{"kind": "relative", "sigma": sigma}], length=length, seed=0)
-    return s, walk_fit(signals.deglitch(s.noisy, estimate_noise(s.noisy)))
+    noise = estimate_noise(s.noisy)
+    return s, walk_fit(signals.deglitch(s.noisy, noise), noise.sigma)
 
 
 @pytest.mark.parametrize(("sigma", "least"), [(0.01, 0.8), (0.03, 0.6)])
@@ -395,6 +396,28 @@ def test_walk_fit_takes_random_walks_and_reads_their_noise_level(sigma, least):
 def test_walk_fit_leaves_smooth_signals_and_jumps_alone(kind, sigma):
     """Smooth content correlates the increments at every short lag; jumps are left out of them."""
     assert walk_taken(kind, sigma)[1].taken.mean() <= 0.03
+
+
+def test_walk_fit_takes_back_walks_the_short_lag_sum_turns_away_by_chance(monkeypatch):
+    """At 1 % noise the lags 2-5 sum turns away about 1 walk in 10 by chance (each then gets the
+    guard's -9 dB answer); the walk spectrum test takes most of them back, and only adds."""
+    fit = walk_taken("random_walk", 0.01)[1]
+    monkeypatch.setattr(signals, "WALK_MAX_SPECTRUM_KS", 0.0)  # the spectrum test off
+    without = walk_taken("random_walk", 0.01)[1]
+    assert fit.taken.mean() >= 0.93 and fit.taken.mean() - without.taken.mean() >= 0.05
+    assert np.all(fit.taken >= without.taken)
+
+
+def test_the_walk_spectrum_test_needs_a_high_band_quieter_than_sigma_hat(monkeypatch):
+    """Wide bumps under white noise have white-looking increments too, but their high band holds
+    the noise sigma-hat reads; a walk's holds much less than sigma-hat claims."""
+    s = generate_signals(400, ["bumps"], [{"kind": "gaussian", "sigma": 0.05}], length=150, seed=0)
+    noise = estimate_noise(s.noisy)
+    clean = signals.deglitch(s.noisy, noise)
+    monkeypatch.setattr(signals, "WALK_MAX_SHORT_SUM", -np.inf)  # the spectrum test alone
+    with_limit = walk_fit(clean, noise.sigma).taken.mean()
+    monkeypatch.setattr(signals, "WALK_MAX_HIGH_BAND_NOISE", np.inf)
+    assert with_limit < 0.07 and walk_fit(clean, noise.sigma).taken.mean() > 2 * with_limit
 
 
 def test_walk_fit_needs_long_enough_signals():
@@ -429,7 +452,7 @@ def test_the_walk_expert_leaves_the_jumps_it_left_out_alone():
     pure = np.cumsum(rng.standard_normal((50, 150)), -1)
     pure[:, 75:] += 30.0
     noisy = pure + 0.3 * rng.standard_normal(pure.shape)
-    fit = walk_fit(noisy)
+    fit = walk_fit(noisy, noise_sigma(noisy))
     taken = fit.taken
     assert taken.mean() > 0.8 and np.all(fit.smoothing[taken, 74] == 0)
     kept_whole = snr_gain_db(noisy[taken], pure[taken], local_level_smoother(noisy[taken], fit.smoothing[taken]))
