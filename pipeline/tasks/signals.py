@@ -594,19 +594,19 @@ class WalkFit:
     smoothing: np.ndarray  # (N, L-1) per increment: sigma^2 / the walk's step variance, 0 across jumps
 
 
-def _walk_spectrum_fits(increments: np.ndarray, covariance: np.ndarray, sigma_hat: np.ndarray) -> np.ndarray:
+def _walk_spectrum_fits(increments: np.ndarray, noise_power: np.ndarray, step_power: np.ndarray,
+                        sigma_hat: np.ndarray) -> np.ndarray:
     """(N,) bool: the increments' periodogram looks like the walk spectrum q^2 + 2 sigma^2 (1 - cos w)
-    fitted from their autocovariances (q^2 = g_0 - 2 sigma^2, sigma^2 = -g_1): the ratios to it
-    (exponential with mean 1 for a walk) sum up evenly (WALK_MAX_SPECTRUM_KS), and a least-squares
+    of the levels walk_fit read from their autocovariances (`step_power` q^2, `noise_power` sigma^2):
+    the ratios to it (exponential with mean 1 for a walk) sum up evenly (WALK_MAX_SPECTRUM_KS), and a least-squares
     fit of a + b 2 (1 - cos w) to its high band finds white noise b well below sigma-hat^2
     (WALK_MAX_HIGH_BAND_NOISE). Frequency 0 (the mean) and Nyquist are left out."""
     n = increments.shape[-1]
     frequency = 2 * np.pi * np.arange(1, (n - 1) // 2 + 1) / n
     periodogram = np.square(np.abs(np.fft.rfft(increments, axis=-1)[:, 1 : len(frequency) + 1])) / n
     noise_shape = 2 * (1 - np.cos(frequency))
-    noise_power = np.clip(-covariance[:, 1:2], 0.0, None)
     with np.errstate(divide="ignore", invalid="ignore"):  # no spread at all: not taken (walk_fit)
-        ratio = periodogram / (covariance[:, :1] - 2 * noise_power + noise_power * noise_shape)
+        ratio = periodogram / (step_power[:, None] + noise_power[:, None] * noise_shape)
         cumulative = np.cumsum(ratio, -1) / np.sum(ratio, -1, keepdims=True)
     even = np.arange(1, len(frequency) + 1) / len(frequency)
     ks = np.sqrt(len(frequency)) * np.max(np.abs(cumulative - even), -1)
@@ -634,15 +634,16 @@ def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
         correlation = covariance[:, 1:] / covariance[:, :1]
         blocks = np.stack([np.mean(np.square(c[:, b]), -1) for b in np.array_split(np.arange(n), WALK_BLOCKS)], -1)
         block_ratio = blocks.max(-1) / blocks.min(-1)
+    noise_power = np.clip(-covariance[:, 1], 0.0, None)
+    step_power = covariance[:, 0] - 2 * noise_power
     short_lags_uncorrelated = (np.sum(correlation[:, 1:5], -1) < WALK_MAX_SHORT_SUM) | _walk_spectrum_fits(
-        c, covariance, np.asarray(sigma_hat, np.float64))
+        c, noise_power, step_power, np.asarray(sigma_hat, np.float64))
     taken = ((clean.shape[-1] >= WALK_MIN_LENGTH) & (spread[:, 0] > 0) & (correlation[:, 0] > WALK_MIN_LAG1)
              & (n * np.sum(np.square(correlation[:, 1:]), -1) < WALK_MAX_PORTMANTEAU)
              & short_lags_uncorrelated & (block_ratio < WALK_MAX_BLOCK_RATIO))
     # taken: lag 1 above -0.25, so the noise is at most a quarter of the increments' power
-    noise_power = np.clip(-covariance[:, 1], 0.0, None)
     with np.errstate(divide="ignore", invalid="ignore"):
-        smoothing = np.where(taken, noise_power / (covariance[:, 0] - 2 * noise_power), 0.0)
+        smoothing = np.where(taken, noise_power / step_power, 0.0)
     return WalkFit(taken, np.sqrt(noise_power), smoothing[:, None] * kept)
 
 
