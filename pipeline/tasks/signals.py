@@ -562,9 +562,9 @@ PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"),
 # autocorrelation is -sigma^2 / (q^2 + 2 sigma^2) at lag 1 and 0 beyond. Smooth content correlates
 # them at every short lag, peaks and bursts make their variance uneven; a walk does neither. Where
 # an input's increments pass all four tests, the answer is the smoother that is optimal for a walk
-# plus white noise, with both levels read from the increments; across the jumps left out it does not
-# smooth (a jump smoothed at 1 % noise costs more than all the noise). Bounds chosen on the
-# validation signals (README, "Do-no-harm guard", step 7).
+# plus white noise, with both levels read from the increments (walk_levels); across the jumps left
+# out it does not smooth (a jump smoothed at 1 % noise costs more than all the noise). Bounds chosen
+# on the validation signals (README, "Do-no-harm guard", step 7).
 # Checked at the data's 150 points; on 64-100 points the tests below took 30-40 % of bumps at
 # sigma 0.1 (and 1-2 % of sines, each costing the network's gain): too few increments to tell.
 WALK_MIN_LENGTH = 120
@@ -585,25 +585,53 @@ WALK_MAX_SPECTRUM_KS = 1.0
 # high band is its noise, at ~sigma-hat^2).
 WALK_HIGH_BAND = 0.25
 WALK_MAX_HIGH_BAND_NOISE = 0.6
+# The noise-to-step power ratios r = sigma^2 / q^2 walk_levels weighs, evenly spaced in log r (a
+# log-uniform prior). Below 1e-4 (noise 1 % of a step) the smoother changes nothing; the lag-1 test
+# takes no walk above r ~ 0.5. Low ends of 1e-5 / 1e-4 / 1e-3 gave -0.27 / -0.27 / -0.33 dB on the
+# validation walks at sigma 0.01 (README, "Do-no-harm guard", step 7).
+WALK_RATIOS = np.logspace(-4, 1, 101)
 
 
 @dataclass(frozen=True)
 class WalkFit:
     taken: np.ndarray  # (N,) bool: the increments look like a random walk's plus white noise
-    sigma: np.ndarray  # (N,) the white noise's level under that model
-    smoothing: np.ndarray  # (N, L-1) per increment: sigma^2 / the walk's step variance, 0 across jumps
+    sigma: np.ndarray  # (N,) the white noise's level under that model (walk_levels; 0 where not taken)
+    smoothing: np.ndarray  # (N, L-1) per increment: the smoother's weight (walk_levels), 0 across jumps
 
 
-def _walk_spectrum_fits(increments: np.ndarray, noise_power: np.ndarray, step_power: np.ndarray,
-                        sigma_hat: np.ndarray) -> np.ndarray:
+def _periodogram(increments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frequency (m,), periodogram (N, m)) of the increments, frequency 0 (the mean) and Nyquist left
+    out: under the walk model each value is exponential, with mean q^2 + sigma^2 2 (1 - cos w)."""
+    n = increments.shape[-1]
+    frequency = 2 * np.pi * np.arange(1, (n - 1) // 2 + 1) / n
+    return frequency, np.square(np.abs(np.fft.rfft(increments, axis=-1)[:, 1 : len(frequency) + 1])) / n
+
+
+def walk_levels(frequency: np.ndarray, periodogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(noise power, step power) (N,): the posterior means of sigma^2 and q^2 given the increments'
+    periodogram, under Whittle's likelihood with q^2 fitted at each ratio r = sigma^2 / q^2 of
+    WALK_RATIOS (a log-uniform prior). Their ratio is the smoother's best weight: with weight l on a
+    walk of levels sigma^2, q^2 the smoother's error per point is
+        (sigma^2 (1 + 2 l) + 2 q^2 l^2) / (1 + 4 l)^(3/2),
+    linear in the levels, so its posterior mean is the same in their posterior means, least at
+    l = E[sigma^2] / E[q^2]. At 1 % noise the increments barely tell sigma^2 from 0 (the moment
+    estimate -g_1 has a standard error ~3 sigma^2 on 150 points); the posterior then keeps the weight
+    small, where the moment estimate, as often too high as too low, smoothed signal away."""
+    shape = 1 + WALK_RATIOS[:, None] * 2 * (1 - np.cos(frequency))  # (R, m): the spectrum / q^2 at each r
+    step_power = periodogram @ (1 / shape).T / len(frequency)  # (N, R): q^2's maximum-likelihood fit
+    log_likelihood = -(len(frequency) * np.log(step_power) + np.sum(np.log(shape), -1))
+    weight = np.exp(log_likelihood - log_likelihood.max(-1, keepdims=True))
+    weight /= weight.sum(-1, keepdims=True)
+    return np.sum(weight * WALK_RATIOS * step_power, -1), np.sum(weight * step_power, -1)
+
+
+def _walk_spectrum_fits(frequency: np.ndarray, periodogram: np.ndarray, noise_power: np.ndarray,
+                        step_power: np.ndarray, sigma_hat: np.ndarray) -> np.ndarray:
     """(N,) bool: the increments' periodogram looks like the walk spectrum q^2 + 2 sigma^2 (1 - cos w)
     of the levels walk_fit read from their autocovariances (`step_power` q^2, `noise_power` sigma^2):
     the ratios to it (exponential with mean 1 for a walk) sum up evenly (WALK_MAX_SPECTRUM_KS), and a least-squares
     fit of a + b 2 (1 - cos w) to its high band finds white noise b well below sigma-hat^2
-    (WALK_MAX_HIGH_BAND_NOISE). Frequency 0 (the mean) and Nyquist are left out."""
-    n = increments.shape[-1]
-    frequency = 2 * np.pi * np.arange(1, (n - 1) // 2 + 1) / n
-    periodogram = np.square(np.abs(np.fft.rfft(increments, axis=-1)[:, 1 : len(frequency) + 1])) / n
+    (WALK_MAX_HIGH_BAND_NOISE)."""
     noise_shape = 2 * (1 - np.cos(frequency))
     with np.errstate(divide="ignore", invalid="ignore"):  # no spread at all: not taken (walk_fit)
         ratio = periodogram / (step_power[:, None] + noise_power[:, None] * noise_shape)
@@ -618,10 +646,11 @@ def _walk_spectrum_fits(increments: np.ndarray, noise_power: np.ndarray, step_po
 
 def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
     """Does each input (without its glitches) look like a random walk plus white noise, and if so
-    with what levels: from the autocovariances g_k of its increments, jumps left out, sigma^2 = -g_1
-    and the step variance g_0 - 2 sigma^2; their ratio is local_level_smoother's weight on every
-    increment but the jumps (0 for inputs not taken). `sigma_hat`: the input's estimated noise level
-    (noise_sigma), which a walk's high band does not bear out (_walk_spectrum_fits)."""
+    with what levels. The tests read the levels from the autocovariances g_k of its increments, jumps
+    left out (sigma^2 = -g_1, the step variance g_0 - 2 sigma^2); the answer's levels are their
+    posterior means (walk_levels), whose ratio is local_level_smoother's weight on every increment but
+    the jumps (0 for inputs not taken). `sigma_hat`: the input's estimated noise level (noise_sigma),
+    which a walk's high band does not bear out (_walk_spectrum_fits)."""
     steps = np.diff(np.asarray(clean, np.float64), axis=-1)
     centred = steps - np.median(steps, -1, keepdims=True)
     spread = 1.4826 * _mad(steps)[:, None]  # a robust SD; 0 where most increments are equal (flat pieces)
@@ -636,15 +665,18 @@ def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
         block_ratio = blocks.max(-1) / blocks.min(-1)
     noise_power = np.clip(-covariance[:, 1], 0.0, None)
     step_power = covariance[:, 0] - 2 * noise_power
+    frequency, periodogram = _periodogram(c)
     short_lags_uncorrelated = (np.sum(correlation[:, 1:5], -1) < WALK_MAX_SHORT_SUM) | _walk_spectrum_fits(
-        c, noise_power, step_power, np.asarray(sigma_hat, np.float64))
+        frequency, periodogram, noise_power, step_power, np.asarray(sigma_hat, np.float64))
     taken = ((clean.shape[-1] >= WALK_MIN_LENGTH) & (spread[:, 0] > 0) & (correlation[:, 0] > WALK_MIN_LAG1)
              & (n * np.sum(np.square(correlation[:, 1:]), -1) < WALK_MAX_PORTMANTEAU)
              & short_lags_uncorrelated & (block_ratio < WALK_MAX_BLOCK_RATIO))
     # taken: lag 1 above -0.25, so the noise is at most a quarter of the increments' power
-    with np.errstate(divide="ignore", invalid="ignore"):
-        smoothing = np.where(taken, noise_power / step_power, 0.0)
-    return WalkFit(taken, np.sqrt(noise_power), smoothing[:, None] * kept)
+    level, smoothing = np.zeros(len(c)), np.zeros(len(c))
+    if taken.any():
+        level[taken], step = walk_levels(frequency, periodogram[taken])
+        smoothing[taken] = level[taken] / step
+    return WalkFit(taken, np.sqrt(level), smoothing[:, None] * kept)
 
 
 def local_level_smoother(noisy: np.ndarray, smoothing: np.ndarray) -> np.ndarray:

@@ -383,11 +383,13 @@ def walk_taken(kind, sigma, n=200, length=150):
 def test_walk_fit_takes_random_walks_and_reads_their_noise_level(sigma, least):
     """A Brownian path's increments are white steps plus differenced white noise: lag-1
     autocorrelation -sigma^2 / (q^2 + 2 sigma^2), none beyond. From them the noise level comes out
-    right where sigma-hat, reading the walk's own steps as noise, is 1.5-3.5x too high."""
+    near the truth where sigma-hat, reading the walk's own steps as noise, is 1.5-3.5x too high
+    (a little low, ~20 % at 3 %: the posterior mean leans to little noise where the increments
+    cannot tell, see walk_levels)."""
     s, fit = walk_taken("random_walk", sigma)
     assert fit.taken.mean() > least
     true = sigma * np.ptp(s.pure, -1)
-    assert 0.8 < np.median(fit.sigma[fit.taken] / true[fit.taken]) < 1.25
+    assert 0.7 < np.median(fit.sigma[fit.taken] / true[fit.taken]) < 1.25
     assert np.median(noise_sigma(s.noisy) / true) > 1.4
 
 
@@ -418,6 +420,43 @@ def test_the_walk_spectrum_test_needs_a_high_band_quieter_than_sigma_hat(monkeyp
     with_limit = walk_fit(clean, noise.sigma).taken.mean()
     monkeypatch.setattr(signals, "WALK_MAX_HIGH_BAND_NOISE", np.inf)
     assert with_limit < 0.07 and walk_fit(clean, noise.sigma).taken.mean() > 2 * with_limit
+
+
+def moment_weights(clean):
+    """The smoother's weight from the increments' autocovariances alone: -g_1 / (g_0 + 2 g_1)."""
+    steps = np.diff(np.asarray(clean, np.float64), axis=-1)
+    steps -= steps.mean(-1, keepdims=True)
+    g0, g1 = np.mean(steps**2, -1), np.sum(steps[:, 1:] * steps[:, :-1], -1) / steps.shape[-1]
+    noise_power = np.clip(-g1, 0, None)
+    return np.repeat((noise_power / (g0 - 2 * noise_power))[:, None], steps.shape[-1], -1)
+
+
+@pytest.mark.parametrize(("sigma", "least_better"), [(0.01, 0.5), (0.03, -0.3)])
+def test_walk_levels_keep_the_weight_small_where_the_increments_cannot_tell_the_noise(sigma, least_better):
+    """At 1 % noise -g_1 has a standard error ~3x sigma^2 on 150 points, and its ratio smooths signal
+    away as often as it under-smooths: the posterior-mean weight does better by 0.5 dB or more. At
+    3 %, where the moments are good, it costs at most 0.3 dB."""
+    s, fit = walk_taken("random_walk", sigma, n=400)
+    clean, taken = signals.deglitch(s.noisy, estimate_noise(s.noisy))[fit.taken], fit.taken
+    posterior = snr_gain_db(s.noisy[taken], s.pure[taken], local_level_smoother(clean, fit.smoothing[taken]))
+    moments = snr_gain_db(s.noisy[taken], s.pure[taken], local_level_smoother(clean, moment_weights(clean)))
+    assert posterior - moments > least_better
+
+
+def test_walk_levels_smoother_error_is_least_at_the_ratio_of_the_posterior_means():
+    """walk_levels' weight rests on the smoother's error per point on a walk of levels sigma^2, q^2
+    with weight l: (sigma^2 (1 + 2 l) + 2 q^2 l^2) / (1 + 4 l)^(3/2), least at l = sigma^2 / q^2."""
+    rng = np.random.default_rng(0)
+    noise_power, step_power, length = 1.0, 4.0, 20_000
+    walk = np.cumsum(np.sqrt(step_power) * rng.standard_normal((4, length)), -1)
+    noisy = walk + np.sqrt(noise_power) * rng.standard_normal(walk.shape)
+    errors = []
+    for weight in (0.1, 0.25, 0.5, 2.0):
+        out = local_level_smoother(noisy, np.full((4, length - 1), weight))
+        errors.append(np.mean(np.square(out - walk)[:, 100:-100]))  # the ends are not steady-state
+        predicted = (noise_power * (1 + 2 * weight) + 2 * step_power * weight**2) / (1 + 4 * weight) ** 1.5
+        assert errors[-1] == pytest.approx(predicted, rel=0.03)
+    assert np.argmin(errors) == 1
 
 
 def test_walk_fit_needs_long_enough_signals():
