@@ -674,8 +674,8 @@ def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
     # taken: lag 1 above -0.25, so the noise is at most a quarter of the increments' power
     level, smoothing = np.zeros(len(c)), np.zeros(len(c))
     if taken.any():
-        level[taken], step = walk_levels(frequency, periodogram[taken])
-        smoothing[taken] = level[taken] / step
+        posterior_noise, posterior_step = walk_levels(frequency, periodogram[taken])
+        level[taken], smoothing[taken] = posterior_noise, posterior_noise / posterior_step
     return WalkFit(taken, np.sqrt(level), smoothing[:, None] * kept)
 
 
