@@ -599,7 +599,7 @@ class WalkFit:
     smoothing: np.ndarray  # (N, L-1) per increment: the smoother's weight (walk_levels), 0 across jumps
 
 
-def _periodogram(increments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def increment_periodogram(increments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(frequency (m,), periodogram (N, m)) of the increments, frequency 0 (the mean) and Nyquist left
     out: under the walk model each value is exponential, with mean q^2 + sigma^2 2 (1 - cos w)."""
     n = increments.shape[-1]
@@ -607,21 +607,29 @@ def _periodogram(increments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return frequency, np.square(np.abs(np.fft.rfft(increments, axis=-1)[:, 1 : len(frequency) + 1])) / n
 
 
+def walk_posterior(frequency: np.ndarray, periodogram: np.ndarray,
+                   log_prior: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, step power) (N, R): the posterior probability of each noise-to-step ratio
+    r = sigma^2 / q^2 of WALK_RATIOS given the increments' periodogram, under Whittle's likelihood
+    with q^2 at its maximum-likelihood fit for that r (the second array). `log_prior` (R,): log
+    prior weights of the ratios, up to a constant; the default, even in log r, is log-uniform."""
+    shape = 1 + WALK_RATIOS[:, None] * 2 * (1 - np.cos(frequency))  # (R, m): the spectrum / q^2 at each r
+    step_power = periodogram @ (1 / shape).T / len(frequency)
+    log_posterior = log_prior - (len(frequency) * np.log(step_power) + np.sum(np.log(shape), -1))
+    weight = np.exp(log_posterior - log_posterior.max(-1, keepdims=True))
+    return weight / weight.sum(-1, keepdims=True), step_power
+
+
 def walk_levels(frequency: np.ndarray, periodogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(noise power, step power) (N,): the posterior means of sigma^2 and q^2 given the increments'
-    periodogram, under Whittle's likelihood with q^2 fitted at each ratio r = sigma^2 / q^2 of
-    WALK_RATIOS (a log-uniform prior). Their ratio is the smoother's best weight: with weight l on a
+    periodogram (walk_posterior, log-uniform prior). Their ratio is the smoother's best weight: with weight l on a
     walk of levels sigma^2, q^2 the smoother's error per point is
         (sigma^2 (1 + 2 l) + 2 q^2 l^2) / (1 + 4 l)^(3/2),
     linear in the levels, so its posterior mean is the same in their posterior means, least at
     l = E[sigma^2] / E[q^2]. At 1 % noise the increments barely tell sigma^2 from 0 (the moment
     estimate -g_1 has a standard error ~3 sigma^2 on 150 points); the posterior then keeps the weight
     small, where the moment estimate, as often too high as too low, smoothed signal away."""
-    shape = 1 + WALK_RATIOS[:, None] * 2 * (1 - np.cos(frequency))  # (R, m): the spectrum / q^2 at each r
-    step_power = periodogram @ (1 / shape).T / len(frequency)  # (N, R): q^2's maximum-likelihood fit
-    log_likelihood = -(len(frequency) * np.log(step_power) + np.sum(np.log(shape), -1))
-    weight = np.exp(log_likelihood - log_likelihood.max(-1, keepdims=True))
-    weight /= weight.sum(-1, keepdims=True)
+    weight, step_power = walk_posterior(frequency, periodogram)
     return np.sum(weight * WALK_RATIOS * step_power, -1), np.sum(weight * step_power, -1)
 
 
@@ -665,7 +673,7 @@ def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
         block_ratio = blocks.max(-1) / blocks.min(-1)
     noise_power = np.clip(-covariance[:, 1], 0.0, None)
     step_power = covariance[:, 0] - 2 * noise_power
-    frequency, periodogram = _periodogram(c)
+    frequency, periodogram = increment_periodogram(c)
     short_lags_uncorrelated = (np.sum(correlation[:, 1:5], -1) < WALK_MAX_SHORT_SUM) | _walk_spectrum_fits(
         frequency, periodogram, noise_power, step_power, np.asarray(sigma_hat, np.float64))
     taken = ((clean.shape[-1] >= WALK_MIN_LENGTH) & (spread[:, 0] > 0) & (correlation[:, 0] > WALK_MIN_LAG1)

@@ -1,0 +1,140 @@
+"""How far any answer could take the held-out random walks, next to the guard as served: the
+limit behind the one held-out cell the denoiser misses (random walk at sigma 0.01 of the range).
+
+    python benchmarks/walk_limit.py [--params params.yaml] [--per-group 1000] [--out DIR]
+
+For `--per-group` fresh walks at each white-noise level of params.yaml (new seeds, the
+pipeline's generator), the pooled SNR gain (dB, the evaluation's snr_gain_db) of:
+  - `oracle`: the walk's smoother (the posterior mean of a Gaussian walk under white noise) with
+    each walk's levels known, read from its own noise and steps: a bound for the answers below;
+  - `population_prior`: the full posterior mean over the noise-to-step ratio r, with a prior that
+    knows how r spreads at this noise level (the histogram of a second sample's true r);
+  - `log_uniform_prior`: the same with the walk expert's own prior, even in log r: what an answer
+    that does not know the level can reach, every walk recognised as one;
+  - `expert_weight`: the walk expert's smoother (walk_levels' weight) on every walk;
+  - `served`: the pipeline's trained `signal_denoiser` behind its guard (run `dvc repro` first),
+    with `walk_share`, the share of walks its walk expert takes.
+About 40 s on 2 CPU cores at the default 3,000 per group. Writes DIR/walk_limit.{json,md} (DIR: benchmarks/results).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from pipeline.io import write_text  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+MODEL = "signal_denoiser"
+SEEDS = {"scored": 778_001, "prior": 778_002}  # apart from params.yaml's and held_out_sample's seeds
+WHITE_NOISES = ("relative", "gaussian")  # the levels scored; glitch noises break the walk-plus-white-noise model
+COLUMNS = ("oracle", "population_prior", "log_uniform_prior", "expert_weight", "served")
+
+
+def true_ratios(noisy: np.ndarray, pure: np.ndarray) -> np.ndarray:
+    """(N,) each walk's noise-to-step power ratio r = sigma^2 / q^2, from its own noise and steps."""
+    noisy, pure = np.asarray(noisy, np.float64), np.asarray(pure, np.float64)
+    return np.var(noisy - pure, -1) / np.var(np.diff(pure, axis=-1), -1)
+
+
+def population_log_prior(ratios: np.ndarray) -> np.ndarray:
+    """(R,) log prior weights over WALK_RATIOS: the share of `ratios` nearest each grid point in
+    log r (ratios off the grid count at its ends); grid points none is near get a share 1e-9."""
+    from pipeline.tasks.signals import WALK_RATIOS
+
+    nearest = np.abs(np.log(np.asarray(ratios))[:, None] - np.log(WALK_RATIOS)).argmin(-1)
+    return np.log(np.bincount(nearest, minlength=len(WALK_RATIOS)) / len(ratios) + 1e-9)
+
+
+def posterior_mean(noisy: np.ndarray, log_prior: np.ndarray | float = 0.0) -> np.ndarray:
+    """(N, L) the posterior mean of each walk given its input: the walk's smoother at each ratio of
+    WALK_RATIOS, weighed by walk_posterior. Inputs are plain walks under white noise (no jumps)."""
+    from pipeline.tasks.signals import WALK_RATIOS, increment_periodogram, local_level_smoother, walk_posterior
+
+    noisy = np.asarray(noisy, np.float64)
+    steps = np.diff(noisy, axis=-1)
+    weight, _ = walk_posterior(*increment_periodogram(steps - steps.mean(-1, keepdims=True)), log_prior)
+    answer = np.zeros_like(noisy)
+    for r, ratio in enumerate(WALK_RATIOS):
+        answer += weight[:, r : r + 1] * local_level_smoother(noisy, np.full(steps.shape, ratio))
+    return answer
+
+
+def expert_weight(noisy: np.ndarray) -> np.ndarray:
+    """(N, L) the walk expert's smoother on every input, taken or not: walk_levels' weight."""
+    from pipeline.tasks.signals import increment_periodogram, local_level_smoother, walk_levels
+
+    noisy = np.asarray(noisy, np.float64)
+    steps = np.diff(noisy, axis=-1)
+    noise_power, step_power = walk_levels(*increment_periodogram(steps - steps.mean(-1, keepdims=True)))
+    return local_level_smoother(noisy, np.repeat((noise_power / step_power)[:, None], steps.shape[-1], -1))
+
+
+def limits(noisy: np.ndarray, pure: np.ndarray, prior_ratios: np.ndarray) -> dict[str, float]:
+    """The label-free answers' and the oracle's pooled gains (dB) on these walks; `prior_ratios`:
+    the true ratios of another sample of the same group (population_prior)."""
+    from pipeline.tasks.signals import local_level_smoother, snr_gain_db
+
+    noisy = np.asarray(noisy, np.float64)
+    oracle = local_level_smoother(noisy, np.repeat(true_ratios(noisy, pure)[:, None], noisy.shape[-1] - 1, -1))
+    answers = {"oracle": oracle, "population_prior": posterior_mean(noisy, population_log_prior(prior_ratios)),
+               "log_uniform_prior": posterior_mean(noisy), "expert_weight": expert_weight(noisy)}
+    return {name: snr_gain_db(noisy, pure, answer) for name, answer in answers.items()}
+
+
+def sample(params: dict, per_group: int) -> dict:
+    from pipeline.data.signals import generate_signals
+    from pipeline.evaluate import load_trained
+    from pipeline.models import get_model
+    from pipeline.tasks.signals import guarded_denoise, snr_gain_db
+
+    config = params["signals"]
+    _, model = load_trained(get_model(MODEL, "model"), params)
+    noises = [noise for noise in config["noises"] if noise["kind"] in WHITE_NOISES]
+    sets = {part: generate_signals(per_group, ["random_walk"], noises, length=config["length"],
+                                   x_start=config["x_start"], x_step=config["x_step"], seed=seed)
+            for part, seed in SEEDS.items()}
+    scored, prior = sets["scored"], sets["prior"]
+    guarded = guarded_denoise(model, scored.noisy)
+    groups = {}
+    for index, (_, noise) in enumerate(scored.group_names()):
+        rows, prior_rows = scored.group == index, prior.group == index
+        noisy, pure = scored.noisy[rows].astype(np.float64), scored.pure[rows]
+        groups[noise] = {**limits(noisy, pure, true_ratios(prior.noisy[prior_rows], prior.pure[prior_rows])),
+                         "served": snr_gain_db(noisy, pure, guarded.denoised[rows]),
+                         "walk_share": float(guarded.walk[rows].mean()),
+                         "median_ratio": float(np.median(true_ratios(noisy, pure)))}
+    return {"per_group": per_group, "groups": groups}
+
+
+def markdown(result: dict) -> str:
+    lines = ["| noise | median r | oracle (true levels) | prior knowing r's spread | log-uniform prior | "
+             "expert's weight | served | walk expert takes |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for noise, g in result["groups"].items():
+        gains = " | ".join(f"{g[column]:.2f}" for column in COLUMNS)
+        lines.append(f"| {noise} | {g['median_ratio']:.3g} | {gains} | {100 * g['walk_share']:.1f} % |")
+    return ("\n".join(lines) + f"\n\nRandom walks, {result['per_group']} per noise level; pooled SNR gain in dB "
+            "(noisy input: 0). Every column but the oracle and served takes every walk as one.\n")
+
+
+def main() -> None:
+    from pipeline.config import load_params
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(REPO / "params.yaml"))
+    parser.add_argument("--per-group", type=int, default=3000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    result = sample(load_params(args.params), args.per_group)
+    write_text(args.out / "walk_limit.json", json.dumps(result, indent=2) + "\n")
+    write_text(args.out / "walk_limit.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
