@@ -14,18 +14,14 @@ at 1,000 per group. Writes DIR/held_out_sample.{json,md} (DIR: benchmarks/result
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from pipeline.io import write_text  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from publish import publish, sample_args  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 MODEL = "signal_denoiser"
 DRAWS = 2000  # test-sized resamples per group
 SEEDS = {"val": 777_001, "test": 777_002}  # apart from params.yaml's signal seeds
@@ -87,15 +83,9 @@ def markdown(result: dict) -> str:
 def main() -> None:
     from pipeline.config import load_params
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    parser.add_argument("--per-group", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = sample_args(__doc__, per_group=1000)
     result = sample(load_params(args.params), args.per_group)
-    write_text(args.out / "held_out_sample.json", json.dumps(result, indent=2) + "\n")
-    write_text(args.out / "held_out_sample.md", markdown(result))
-    print(markdown(result))
+    publish(args.out, "held_out_sample", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -12,17 +12,13 @@ Writes DIR/known_noise.{json,md} (DIR: benchmarks/results).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from pipeline.io import write_text  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from publish import REPO, RESULTS, publish  # noqa: E402
 MODEL = "signal_denoiser"
 
 
@@ -104,9 +100,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     result = compare(load_params(args.params))
-    write_text(args.out / "known_noise.json", json.dumps(result, indent=2) + "\n")
-    write_text(args.out / "known_noise.md", markdown(result))
-    print(markdown(result))
+    publish(args.out, "known_noise", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -14,22 +14,18 @@ pipeline's generator), the pooled SNR gain (dB, the evaluation's snr_gain_db) of
   - `expert_weight`: the walk expert's smoother (walk_levels' weight) on every walk;
   - `served`: the pipeline's trained `signal_denoiser` behind its guard (run `dvc repro` first),
     with `walk_share`, the share of walks its walk expert takes.
-About 40 s on 2 CPU cores at the default 3,000 per group. Writes DIR/walk_limit.{json,md} (DIR: benchmarks/results).
+About 25 s on 2 CPU cores at the default 3,000 per group. Writes DIR/walk_limit.{json,md} (DIR: benchmarks/results).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from pipeline.io import write_text  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from publish import publish, sample_args  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "results"
 MODEL = "signal_denoiser"
 SEEDS = {"scored": 778_001, "prior": 778_002}  # apart from params.yaml's and held_out_sample's seeds
 WHITE_NOISES = ("relative", "gaussian")  # the levels scored; glitch noises break the walk-plus-white-noise model
@@ -125,15 +121,9 @@ def markdown(result: dict) -> str:
 def main() -> None:
     from pipeline.config import load_params
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    parser.add_argument("--per-group", type=int, default=3000)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = sample_args(__doc__, per_group=3000)
     result = sample(load_params(args.params), args.per_group)
-    write_text(args.out / "walk_limit.json", json.dumps(result, indent=2) + "\n")
-    write_text(args.out / "walk_limit.md", markdown(result))
-    print(markdown(result))
+    publish(args.out, "walk_limit", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,29 @@
+"""What the benchmarks that score fresh signals share: their command line and how they publish."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from pipeline.io import write_text  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def sample_args(doc: str, per_group: int) -> argparse.Namespace:
+    """--params (params.yaml), --per-group (fresh signals per group) and --out (benchmarks/results)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--params", default=str(REPO / "params.yaml"))
+    parser.add_argument("--per-group", type=int, default=per_group)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    return parser.parse_args()
+
+
+def publish(out: Path, name: str, result: dict, table: str) -> None:
+    """OUT/NAME.json (the figures) and OUT/NAME.md (the table), each written whole; the table printed."""
+    write_text(Path(out) / f"{name}.json", json.dumps(result, indent=2) + "\n")
+    write_text(Path(out) / f"{name}.md", table)
+    print(table)
