@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import publish, sample_args  # noqa: E402
+from publish import run_on_fresh_signals  # noqa: E402
 
 MODEL = "signal_denoiser"
 DRAWS = 2000  # test-sized resamples per group
@@ -81,11 +81,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    from pipeline.config import load_params
-
-    args = sample_args(__doc__, per_group=1000)
-    result = sample(load_params(args.params), args.per_group)
-    publish(args.out, "held_out_sample", result, markdown(result))
+    run_on_fresh_signals(__doc__, "held_out_sample", sample, markdown, per_group=1000)
 
 
 if __name__ == "__main__":

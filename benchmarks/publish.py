@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -13,13 +14,19 @@ from pipeline.io import write_text  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def sample_args(doc: str, per_group: int) -> argparse.Namespace:
-    """--params (params.yaml), --per-group (fresh signals per group) and --out (benchmarks/results)."""
+def run_on_fresh_signals(doc: str, name: str, sample: Callable[[dict, int], dict], markdown: Callable[[dict], str],
+                         per_group: int) -> None:
+    """The command line of a benchmark that scores fresh signals: --params (params.yaml), --per-group
+    (signals per group, `sample`'s second argument) and --out (benchmarks/results); publishes NAME."""
+    from pipeline.config import load_params
+
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--params", default=str(REPO / "params.yaml"))
     parser.add_argument("--per-group", type=int, default=per_group)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    return parser.parse_args()
+    args = parser.parse_args()
+    result = sample(load_params(args.params), args.per_group)
+    publish(args.out, name, result, markdown(result))
 
 
 def publish(out: Path, name: str, result: dict, table: str) -> None:

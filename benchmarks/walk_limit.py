@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import publish, sample_args  # noqa: E402
+from publish import run_on_fresh_signals  # noqa: E402
 
 MODEL = "signal_denoiser"
 SEEDS = {"scored": 778_001, "prior": 778_002}  # apart from params.yaml's and held_out_sample's seeds
@@ -119,11 +119,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    from pipeline.config import load_params
-
-    args = sample_args(__doc__, per_group=3000)
-    result = sample(load_params(args.params), args.per_group)
-    publish(args.out, "walk_limit", result, markdown(result))
+    run_on_fresh_signals(__doc__, "walk_limit", sample, markdown, per_group=3000)
 
 
 if __name__ == "__main__":
