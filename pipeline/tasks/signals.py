@@ -622,8 +622,8 @@ def walk_posterior(frequency: np.ndarray, periodogram: np.ndarray,
 
 def walk_levels(frequency: np.ndarray, periodogram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(noise power, step power) (N,): the posterior means of sigma^2 and q^2 given the increments'
-    periodogram (walk_posterior, log-uniform prior). Their ratio is the smoother's best weight: with weight l on a
-    walk of levels sigma^2, q^2 the smoother's error per point is
+    periodogram (walk_posterior, log-uniform prior). Their ratio is the smoother's best weight: with
+    weight l on a walk of levels sigma^2, q^2 the smoother's error per point is
         (sigma^2 (1 + 2 l) + 2 q^2 l^2) / (1 + 4 l)^(3/2),
     linear in the levels, so its posterior mean is the same in their posterior means, least at
     l = E[sigma^2] / E[q^2]. At 1 % noise the increments barely tell sigma^2 from 0 (the moment
