@@ -712,6 +712,46 @@ def local_level_smoother(noisy: np.ndarray, smoothing: np.ndarray) -> np.ndarray
     return out
 
 
+def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
+    """(N,) the degrees of freedom of local_level_smoother with these weights: the trace of its
+    matrix (I + D' W D)^-1 (the input's length for weights 0). Each diagonal element of a tridiagonal
+    matrix's inverse is 1 / (forward pivot + backward pivot - diagonal), the pivots of Gaussian
+    elimination run from either end."""
+    lam = np.asarray(smoothing, np.float64)
+    length = lam.shape[-1] + 1
+    diagonal = 1 + np.pad(lam, ((0, 0), (1, 0))) + np.pad(lam, ((0, 0), (0, 1)))
+    forward, backward = np.empty_like(diagonal), np.empty_like(diagonal)
+    forward[:, 0], backward[:, -1] = diagonal[:, 0], diagonal[:, -1]
+    for i in range(1, length):
+        forward[:, i] = diagonal[:, i] - np.square(lam[:, i - 1]) / forward[:, i - 1]
+        backward[:, -1 - i] = diagonal[:, -1 - i] - np.square(lam[:, -i]) / backward[:, -i]
+    return np.sum(1 / (forward + backward - diagonal), -1)
+
+
+# Where the walk expert smooths (its smoother keeps under WALK_GCV_MAX_DOF of the input's degrees of
+# freedom), its answer must not lose to the guard's own by generalized cross-validation, mean squared
+# residual / (1 - dof / length)^2, which needs no noise level: a smooth signal at 3-30 % noise that
+# the walk tests take by chance is better served by the guard's answer, and GCV shows it. Where the
+# smoother keeps more (a walk at 1 % noise keeps ~95 %), GCV divides by too small a number to judge.
+# Chosen on the validation signals (README, "Do-no-harm guard", step 7).
+WALK_GCV_MAX_DOF = 0.8
+WALK_GCV_MARGIN = 0.9  # the guard's answer takes over where its GCV is below this share of the walk's
+
+
+def _gcv(clean: np.ndarray, answer: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # dof = length: inf, never the better one
+        return np.mean(np.square(clean - answer), -1) / np.square(1 - dof / clean.shape[-1])
+
+
+def walk_keeps(clean: np.ndarray, walk_answer: np.ndarray, walk_dof: np.ndarray, guard_answer: np.ndarray,
+               guard_dof: np.ndarray) -> np.ndarray:
+    """(N,) bool: the walk expert's answer stands against the guard's own (WALK_GCV_MAX_DOF, above).
+    `guard_dof`: the guard's answer's divergence (its degrees of freedom)."""
+    clean = np.asarray(clean, np.float64)
+    judged = walk_dof < WALK_GCV_MAX_DOF * clean.shape[-1]
+    return ~(judged & (_gcv(clean, guard_answer, guard_dof) < WALK_GCV_MARGIN * _gcv(clean, walk_answer, walk_dof)))
+
+
 # --- the do-no-harm guard --------------------------------------------------------------
 # The model's answer, blended with the classical fallback_filter's where SURE shows that better
 # (fallback_share), is served where it is acceptable (its residual looks like the noise the input
@@ -958,7 +998,12 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
         fit = walk_fit(clean, noise.sigma)
         walk = fit.taken
         if walk.any():
-            denoised[walk] = local_level_smoother(clean[walk], fit.smoothing[walk])
+            smoothed = local_level_smoother(clean[walk], fit.smoothing[walk])
+            denoised_divergence = divergence + share * (classical_divergence - divergence)  # linear in the share
+            keeps = walk_keeps(clean[walk], smoothed, local_level_dof(fit.smoothing[walk]), denoised[walk],
+                               denoised_divergence[walk])
+            denoised[np.flatnonzero(walk)[keeps]] = smoothed[keeps]
+            walk[walk] = keeps
             noise, share = Noise(np.where(walk, fit.sigma, noise.sigma), noise.glitches), np.where(walk, 0.0, share)
     return Guarded(denoised, net, classical, noise, share, trend & (share < 1) & ~walk, walk)
 

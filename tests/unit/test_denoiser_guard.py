@@ -21,6 +21,7 @@ from pipeline.tasks.signals import (
     fallback_share,
     guarded_denoise,
     lack_of_fit,
+    local_level_dof,
     local_level_smoother,
     ls_projection,
     median_flag_fallback,
@@ -31,6 +32,7 @@ from pipeline.tasks.signals import (
     snr_gain_db,
     sure,
     walk_fit,
+    walk_keeps,
 )
 
 
@@ -472,6 +474,39 @@ def test_local_level_smoother_solves_its_normal_equations():
     expected = [np.linalg.solve(np.eye(40) + difference.T @ np.diag(w) @ difference, row) for w, row in zip(weights, y)]
     np.testing.assert_allclose(local_level_smoother(y, weights), expected, atol=1e-10)
     np.testing.assert_array_equal(local_level_smoother(y, weights)[0], y[0])
+
+
+def test_local_level_dof_is_the_trace_of_the_smoother():
+    rng = np.random.default_rng(0)
+    weights = np.stack([np.zeros(39), np.full(39, 0.4), 300.0 * (rng.random(39) > 0.2)])
+    difference = np.diff(np.eye(40), axis=0)
+    expected = [np.trace(np.linalg.inv(np.eye(40) + difference.T @ np.diag(w) @ difference)) for w in weights]
+    np.testing.assert_allclose(local_level_dof(weights), expected, rtol=1e-10)
+    assert local_level_dof(weights)[0] == pytest.approx(40)
+
+
+def test_walk_keeps_its_answer_unless_the_guards_wins_by_gcv_where_gcv_can_judge():
+    """A quadratic at 10 % noise taken for a walk: its least-squares fit (3 degrees of freedom) beats
+    the walk's smoother by GCV, so the guard's answer takes over. A walk at 3 % noise: the heavy
+    smoothing a misread noise level gives loses to the walk's smoother, which stands. A smoother that
+    keeps over WALK_GCV_MAX_DOF of the degrees of freedom is not judged at all."""
+    for kind, noise in (("quadratic", 0.1), ("random_walk", 0.03)):
+        s = generate_signals(100, [kind], [{"kind": "relative", "sigma": noise}], seed=3)
+        noisy = s.noisy.astype(np.float64)
+        weight = np.full((100, 149), 0.3)  # keeps ~68 % of the degrees of freedom
+        walk_answer, walk_dof = local_level_smoother(noisy, weight), local_level_dof(weight)
+        if kind == "quadratic":  # the guard's polynomial expert
+            guard_answer, guard_dof = ls_projection(noisy, 2), np.full(100, 3.0)
+        else:  # a fallback smoothing at a misread noise level
+            guard_answer = signals.savitzky_golay(noisy, 31, 2)
+            guard_dof = np.full(100, signals.savgol_trace(31, 2, 150))
+        keeps = walk_keeps(noisy, walk_answer, walk_dof, guard_answer, guard_dof)
+        walk_better = np.sum((walk_answer - s.pure) ** 2, -1) < np.sum((guard_answer - s.pure) ** 2, -1)
+        assert np.mean(keeps == walk_better) > 0.9
+        assert keeps.mean() > 0.9 if kind == "random_walk" else keeps.mean() < 0.1
+        light = np.full((100, 149), 0.02)  # keeps ~96 %: GCV would divide by ~0.002
+        light_answer, light_dof = local_level_smoother(noisy, light), local_level_dof(light)
+        assert walk_keeps(noisy, light_answer, light_dof, guard_answer, guard_dof).all()
 
 
 def test_local_level_smoother_at_the_walks_own_levels_beats_the_input():
