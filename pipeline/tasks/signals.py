@@ -968,7 +968,8 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     with the classical fallback by fallback_share (not where the expert has settled it), where the
     answer and the blend are acceptable; the fallback elsewhere (an answer that fails the check
     gets no share). Where the input looks like a random walk plus white noise (walk_fit), the
-    walk's own smoother instead, and its noise level is the one reported.
+    walk's own smoother instead, unless the answer above beats it by GCV (walk_keeps), and then its
+    noise level is the one reported.
     `noise_sigma`: the white noise's level where the caller knows it (a sensor's datasheet), one
     value or one per signal, used instead of the estimate up to given_sigma_cap. Glitches are still
     flagged against the estimate: they are judged by the input's own roughness (below a rough
