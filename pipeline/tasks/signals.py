@@ -733,7 +733,7 @@ def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
 # residual / (1 - dof / length)^2, which needs no noise level: a smooth signal at 3-30 % noise that
 # the walk tests take by chance is better served by the guard's answer, and GCV shows it. Where the
 # smoother keeps more (a walk at 1 % noise keeps ~95 %), GCV divides by too small a number to judge.
-# Chosen on the validation signals (README, "Do-no-harm guard", step 7).
+# Chosen on the validation signals and a fresh sample (README, "Do-no-harm guard", step 7).
 WALK_GCV_MAX_DOF = 0.8
 WALK_GCV_MARGIN = 0.9  # the guard's answer takes over where its GCV is below this share of the walk's
 
@@ -997,7 +997,7 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     walk = np.zeros(len(noisy), bool)
     if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above (README)
         fit = walk_fit(clean, noise.sigma)
-        walk = fit.taken
+        walk = fit.taken.copy()  # narrowed below to the inputs whose walk answer stands
         if walk.any():
             smoothed = local_level_smoother(clean[walk], fit.smoothing[walk])
             denoised_divergence = divergence + share * (classical_divergence - divergence)  # linear in the share
