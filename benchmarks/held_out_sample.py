@@ -9,7 +9,7 @@ draw. This generates `--per-group` fresh signals per held-out kind and noise of 
 seeds, the same generator), scores the pipeline's trained `signal_denoiser` (run `dvc repro`
 first) with the evaluation's own code (group_rows: classical filters tuned on a validation draw of
 the same size), and resamples test-sized draws of each group's signals to give the share of them
-that would pass (against the large sample's best classical filter). About 2 min on 2 CPU cores
+that would pass (against the large sample's best classical filter). About 30-45 s on 2 CPU cores
 at 1,000 per group. Writes DIR/held_out_sample.{json,md} (DIR: benchmarks/results).
 """
 from __future__ import annotations
