@@ -32,6 +32,7 @@ never trained on: their groups score the guarded model on kinds of signal it has
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -895,14 +896,25 @@ class Guarded:
 DIVERGENCE_PROBES = 2
 
 
+def _divergence_probes(noisy: np.ndarray) -> np.ndarray:
+    """(DIVERGENCE_PROBES, N, L) standard Gaussian probes, each signal's drawn from a generator seeded
+    by a hash of its own values."""
+    seeds = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), "little")
+             for row in np.ascontiguousarray(noisy)]
+    shape = (DIVERGENCE_PROBES, noisy.shape[-1])
+    return np.stack([np.random.default_rng(seed).standard_normal(shape) for seed in seeds], 1)
+
+
 def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: np.ndarray) -> np.ndarray:
     """Monte-Carlo estimate of the trace of the model's derivative by its input (Ramani et al.,
-    2008): the mean over fixed-seed Gaussian probes e of e . (f(y + d e) - f(y)) / d, d = 0.1 x
-    the noise level (fixed seed: the same request gets the same answer)."""
-    probes = np.random.default_rng(0).standard_normal((DIVERGENCE_PROBES, *noisy.shape))
+    2008): the mean over Gaussian probes e of e . (f(y + d e) - f(y)) / d, d = 0.1 x the noise
+    level. Each signal's probes are seeded by its own values: the same signal gets the same answer
+    whatever request it comes in and wherever it is there, and different signals' probes are
+    independent (one shared draw would err alike on every signal of a group)."""
+    probes = _divergence_probes(noisy)
     step = 0.1 * np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1) + 1e-12)[:, None]
     moved = denoise(model, (noisy + step * probes).reshape(-1, noisy.shape[-1]).astype(np.float32))
-    change = moved.reshape(probes.shape).astype(np.float64) - net
+    change = moved.reshape(DIVERGENCE_PROBES, *noisy.shape).astype(np.float64) - net
     return np.mean(np.sum(probes * change, -1), 0) / step[:, 0]
 
 

@@ -352,6 +352,21 @@ def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
     np.testing.assert_array_equal(guarded.denoised, clean)
 
 
+def test_a_signals_answer_does_not_depend_on_the_request_it_came_in():
+    """The same signal, sent alone or among others in any order, gets the same answer and path (the
+    network's divergence is probed the same way for every signal)."""
+    s = generate_signals(10, ["sine", "gp", "bumps", "random_walk"], [{"kind": "relative", "sigma": 0.05},
+                                                                     {"kind": "gaussian", "sigma": 0.05}], seed=5)
+    together = guarded_denoise(RunningMedian(), s.noisy)
+    order = np.random.default_rng(0).permutation(len(s.noisy))
+    shuffled = guarded_denoise(RunningMedian(), s.noisy[order])
+    np.testing.assert_allclose(shuffled.denoised, together.denoised[order], atol=1e-5)
+    for i in range(0, len(s.noisy), 7):
+        alone = guarded_denoise(RunningMedian(), s.noisy[i : i + 1])
+        np.testing.assert_allclose(alone.denoised[0], together.denoised[i], atol=1e-5)
+        assert alone.path[0] == together.path[i]
+
+
 def test_serve_answers_the_denoised_signals_the_noise_level_and_the_path():
     s = noisy_set(["sine", "steps"], 0.05, n=2)
     answer = s.pure.copy()
