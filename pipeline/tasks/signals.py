@@ -688,27 +688,36 @@ def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
     return WalkFit(taken, np.sqrt(level), smoothing[:, None] * kept)
 
 
+def _local_level_elimination(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(diagonal, pivots, multipliers) of Gaussian elimination, first row down, on the tridiagonal
+    I + D' W D with weights `lam` (N, L-1): diagonal 1 + lam_t-1 + lam_t, off-diagonal -lam_t. The
+    pivots are diagonal_t + lam_t-1 m_t-1, the multipliers m_t = -lam_t / pivot_t (no pivoting: the
+    matrix is diagonally dominant)."""
+    diagonal = 1 + np.pad(lam, ((0, 0), (1, 0))) + np.pad(lam, ((0, 0), (0, 1)))
+    pivots, multipliers = np.empty_like(diagonal), np.empty_like(lam)
+    pivots[:, 0] = diagonal[:, 0]
+    for i in range(1, diagonal.shape[-1]):
+        multipliers[:, i - 1] = -lam[:, i - 1] / pivots[:, i - 1]
+        pivots[:, i] = diagonal[:, i] + lam[:, i - 1] * multipliers[:, i - 1]
+    return diagonal, pivots, multipliers
+
+
 def local_level_smoother(noisy: np.ndarray, smoothing: np.ndarray) -> np.ndarray:
     """Per signal, the x minimising |noisy - x|^2 + sum_t smoothing_t (x_t+1 - x_t)^2, `smoothing`
     (N, L-1) one weight per increment: with sigma^2 / step variance on every increment, the exact
     posterior mean of a random walk under white noise (the steady-state Kalman smoother); a weight
     of 0 leaves a jump alone. A tridiagonal system, solved for all signals at once (Thomas'
-    algorithm; the matrix is diagonally dominant, so no pivoting); all weights 0 return the input."""
+    algorithm, _local_level_elimination); all weights 0 return the input."""
     y = np.asarray(noisy, np.float64)
-    length = y.shape[-1]
     lam = np.asarray(smoothing, np.float64)
-    diagonal = 1 + np.pad(lam, ((0, 0), (1, 0))) + np.pad(lam, ((0, 0), (0, 1)))
-    forward, rhs = np.empty_like(y[:, :-1]), np.empty_like(y)
-    pivot = diagonal[:, 0]
-    forward[:, 0], rhs[:, 0] = -lam[:, 0] / pivot, y[:, 0] / pivot
-    for i in range(1, length):
-        pivot = diagonal[:, i] + lam[:, i - 1] * forward[:, i - 1]
-        if i < length - 1:
-            forward[:, i] = -lam[:, i] / pivot
-        rhs[:, i] = (y[:, i] + lam[:, i - 1] * rhs[:, i - 1]) / pivot
+    _, pivot, forward = _local_level_elimination(lam)
+    rhs = np.empty_like(y)
+    rhs[:, 0] = y[:, 0] / pivot[:, 0]
+    for i in range(1, y.shape[-1]):
+        rhs[:, i] = (y[:, i] + lam[:, i - 1] * rhs[:, i - 1]) / pivot[:, i]
     out = np.empty_like(y)
     out[:, -1] = rhs[:, -1]
-    for i in range(length - 2, -1, -1):
+    for i in range(y.shape[-1] - 2, -1, -1):
         out[:, i] = rhs[:, i] - forward[:, i] * out[:, i + 1]
     return out
 
@@ -717,15 +726,11 @@ def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
     """(N,) the degrees of freedom of local_level_smoother with these weights: the trace of its
     matrix (I + D' W D)^-1 (the input's length for weights 0). Each diagonal element of a tridiagonal
     matrix's inverse is 1 / (forward pivot + backward pivot - diagonal), the pivots of Gaussian
-    elimination run from either end."""
+    elimination run from either end; run from the last row up, it is the elimination of the same
+    system with its weights reversed."""
     lam = np.asarray(smoothing, np.float64)
-    length = lam.shape[-1] + 1
-    diagonal = 1 + np.pad(lam, ((0, 0), (1, 0))) + np.pad(lam, ((0, 0), (0, 1)))
-    forward, backward = np.empty_like(diagonal), np.empty_like(diagonal)
-    forward[:, 0], backward[:, -1] = diagonal[:, 0], diagonal[:, -1]
-    for i in range(1, length):
-        forward[:, i] = diagonal[:, i] - np.square(lam[:, i - 1]) / forward[:, i - 1]
-        backward[:, -1 - i] = diagonal[:, -1 - i] - np.square(lam[:, -i]) / backward[:, -i]
+    diagonal, forward, _ = _local_level_elimination(lam)
+    backward = _local_level_elimination(lam[:, ::-1])[1][:, ::-1]
     return np.sum(1 / (forward + backward - diagonal), -1)
 
 
