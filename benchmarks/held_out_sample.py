@@ -40,7 +40,7 @@ def sample(params: dict, per_group: int) -> dict:
     from pipeline.data.signals import generate_signals
     from pipeline.evaluate import load_trained
     from pipeline.models import get_model
-    from pipeline.tasks.signals import group_rows, guarded_denoise, median_flag_fallback, passes
+    from pipeline.tasks.signals import group_rows, guarded_denoise, median_flag_fallback, passes, passes_at
 
     config = params["signals"]
     _, model = load_trained(get_model(MODEL, "model"), params)
@@ -58,7 +58,7 @@ def sample(params: dict, per_group: int) -> dict:
         row = {**row, "held_out": True}  # generated as plain families; every one is a held-out kind
         rows_in = test.group == index
         gains = draw_gains(test.noisy[rows_in], test.pure[rows_in], guarded.denoised[rows_in], size, rng)
-        passing = [passes({**row, "model": gain, "margin_db": gain - row["best_classical"]}) for gain in gains]
+        passing = [passes_at(row, gain) for gain in gains]
         groups[row["group"]] = {
             "model": row["model"], "best_classical": row["best_classical"], "passes": passes(row),
             "walk_share": row["walk_share"], "draw_pass_share": float(np.mean(passing)),

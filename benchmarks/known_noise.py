@@ -43,7 +43,8 @@ def compare(params: dict) -> dict:
     mean share with the level given; totals per trained and held-out kinds."""
     from pipeline.evaluate import load_trained
     from pipeline.models import get_model
-    from pipeline.tasks.signals import group_rows, guarded_denoise, median_flag_fallback, passes, snr_gain_db
+    from pipeline.tasks.signals import (group_rows, guarded_denoise, median_flag_fallback, passes, passes_at,
+                                        snr_gain_db)
 
     prepared, model = load_trained(get_model(MODEL, "model"), params)
     val, test = prepared.raw["val"], prepared.raw["test"]
@@ -64,7 +65,7 @@ def compare(params: dict) -> dict:
         groups[row["group"]] = {
             "held_out": row["held_out"], "best_classical": row["best_classical"], "estimated": row["model"],
             "given": gain, "passes_estimated": passes(row),
-            "passes_given": passes({**row, "model": gain, "margin_db": gain - row["best_classical"]}),
+            "passes_given": passes_at(row, gain),
             "given_fallback_share": float(given.fallback_share[members].mean()),
         }
     totals = {}

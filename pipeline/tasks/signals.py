@@ -1097,6 +1097,11 @@ def passes(row: dict) -> bool:
     return row["margin_db"] > 0
 
 
+def passes_at(row: dict, gain: float) -> bool:
+    """passes() for `row`'s group, had the guarded model made `gain` dB on it instead."""
+    return passes({**row, "model": gain, "margin_db": gain - row["best_classical"]})
+
+
 def summary_rows(rows: list[dict], by: str | None) -> list[dict]:
     """Mean gains per `by` ("noise" or "family"; None: all groups), over trained and held-out kinds apart."""
     out = []

@@ -26,6 +26,8 @@ from pipeline.tasks.signals import (
     ls_projection,
     median_flag_fallback,
     noise_sigma,
+    passes,
+    passes_at,
     prefer_trend,
     robust_trend,
     serve,
@@ -489,6 +491,18 @@ def test_local_level_smoother_solves_its_normal_equations():
     expected = [np.linalg.solve(np.eye(40) + difference.T @ np.diag(w) @ difference, row) for w, row in zip(weights, y)]
     np.testing.assert_allclose(local_level_smoother(y, weights), expected, atol=1e-10)
     np.testing.assert_array_equal(local_level_smoother(y, weights)[0], y[0])
+
+
+def test_a_group_passes_by_its_kinds_rule_at_the_gain_it_is_given():
+    """Trained kinds must beat the best classical filter; held-out kinds must be >= 0 dB and within
+    1 dB of it. passes_at scores the same group at another gain (a resampled draw, a given level)."""
+    trained = {"held_out": False, "model": 5.0, "best_classical": 5.2, "margin_db": -0.2}
+    held_out = {**trained, "held_out": True}
+    assert not passes(trained) and passes(held_out)
+    assert passes_at(trained, 5.3) and not passes_at(trained, 5.2)
+    assert passes_at(held_out, 4.2) and not passes_at(held_out, 4.1)
+    near_zero = {**held_out, "best_classical": 0.0}
+    assert not passes_at(near_zero, -0.01) and passes_at(near_zero, 0.0)
 
 
 def test_local_level_dof_is_the_trace_of_the_smoother():
