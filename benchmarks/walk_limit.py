@@ -14,7 +14,7 @@ pipeline's generator), the pooled SNR gain (dB, the evaluation's snr_gain_db) of
   - `expert_weight`: the walk expert's smoother (walk_levels' weight) on every walk;
   - `served`: the pipeline's trained `signal_denoiser` behind its guard (run `dvc repro` first),
     with `walk_share`, the share of walks its walk expert takes.
-About 25 s on 2 CPU cores at the default 3,000 per group. Writes DIR/walk_limit.{json,md} (DIR: benchmarks/results).
+About 20 s on 2 CPU cores at the default 3,000 per group. Writes DIR/walk_limit.{json,md} (DIR: benchmarks/results).
 """
 from __future__ import annotations
 
@@ -47,28 +47,38 @@ def population_log_prior(ratios: np.ndarray) -> np.ndarray:
     return np.log(np.bincount(nearest, minlength=len(WALK_RATIOS)) / len(ratios) + 1e-9)
 
 
-def posterior_mean(noisy: np.ndarray, log_prior: np.ndarray | float = 0.0) -> np.ndarray:
-    """(N, L) the posterior mean of each walk given its input: the walk's smoother at each ratio of
-    WALK_RATIOS, weighed by walk_posterior. Inputs are plain walks under white noise (no jumps)."""
-    from pipeline.tasks.signals import WALK_RATIOS, increment_periodogram, local_level_smoother, walk_posterior
+def _periodogram(noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """increment_periodogram of plain walks' inputs: their increments less their mean, none left out."""
+    from pipeline.tasks.signals import increment_periodogram
+
+    steps = np.diff(noisy, axis=-1)
+    return increment_periodogram(steps - steps.mean(-1, keepdims=True))
+
+
+def posterior_means(noisy: np.ndarray, *log_priors: np.ndarray | float) -> list[np.ndarray]:
+    """(N, L) per prior: the posterior mean of each walk given its input, the walk's smoother at each
+    ratio of WALK_RATIOS weighed by walk_posterior under that prior (0.0: log-uniform). One smoother
+    per ratio serves every prior. Inputs are plain walks under white noise (no jumps)."""
+    from pipeline.tasks.signals import WALK_RATIOS, local_level_smoother, walk_posterior
 
     noisy = np.asarray(noisy, np.float64)
-    steps = np.diff(noisy, axis=-1)
-    weight, _ = walk_posterior(*increment_periodogram(steps - steps.mean(-1, keepdims=True)), log_prior)
-    answer = np.zeros_like(noisy)
+    frequency, periodogram = _periodogram(noisy)
+    weights = [walk_posterior(frequency, periodogram, log_prior)[0] for log_prior in log_priors]
+    answers = [np.zeros_like(noisy) for _ in log_priors]
     for r, ratio in enumerate(WALK_RATIOS):
-        answer += weight[:, r : r + 1] * local_level_smoother(noisy, np.full(steps.shape, ratio))
-    return answer
+        smoothed = local_level_smoother(noisy, np.full((len(noisy), noisy.shape[-1] - 1), ratio))
+        for answer, weight in zip(answers, weights):
+            answer += weight[:, r : r + 1] * smoothed
+    return answers
 
 
 def expert_weight(noisy: np.ndarray) -> np.ndarray:
     """(N, L) the walk expert's smoother on every input, taken or not: walk_levels' weight."""
-    from pipeline.tasks.signals import increment_periodogram, local_level_smoother, walk_levels
+    from pipeline.tasks.signals import local_level_smoother, walk_levels
 
     noisy = np.asarray(noisy, np.float64)
-    steps = np.diff(noisy, axis=-1)
-    noise_power, step_power = walk_levels(*increment_periodogram(steps - steps.mean(-1, keepdims=True)))
-    return local_level_smoother(noisy, np.repeat((noise_power / step_power)[:, None], steps.shape[-1], -1))
+    noise_power, step_power = walk_levels(*_periodogram(noisy))
+    return local_level_smoother(noisy, np.repeat((noise_power / step_power)[:, None], noisy.shape[-1] - 1, -1))
 
 
 def limits(noisy: np.ndarray, pure: np.ndarray, prior_ratios: np.ndarray) -> dict[str, float]:
@@ -78,8 +88,9 @@ def limits(noisy: np.ndarray, pure: np.ndarray, prior_ratios: np.ndarray) -> dic
 
     noisy = np.asarray(noisy, np.float64)
     oracle = local_level_smoother(noisy, np.repeat(true_ratios(noisy, pure)[:, None], noisy.shape[-1] - 1, -1))
-    answers = {"oracle": oracle, "population_prior": posterior_mean(noisy, population_log_prior(prior_ratios)),
-               "log_uniform_prior": posterior_mean(noisy), "expert_weight": expert_weight(noisy)}
+    population, log_uniform = posterior_means(noisy, population_log_prior(prior_ratios), 0.0)
+    answers = {"oracle": oracle, "population_prior": population, "log_uniform_prior": log_uniform,
+               "expert_weight": expert_weight(noisy)}
     return {name: snr_gain_db(noisy, pure, answer) for name, answer in answers.items()}
 
 
