@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import run_on_fresh_signals  # noqa: E402
+from publish import fresh_signals, run_on_fresh_signals  # noqa: E402
 
 MODEL = "signal_denoiser"
 DRAWS = 2000  # test-sized resamples per group
@@ -37,7 +37,6 @@ def draw_gains(noisy: np.ndarray, pure: np.ndarray, answer: np.ndarray, size: in
 
 
 def sample(params: dict, per_group: int) -> dict:
-    from pipeline.data.signals import generate_signals
     from pipeline.evaluate import load_trained
     from pipeline.models import get_model
     from pipeline.tasks.signals import group_rows, guarded_denoise, median_flag_fallback, passes, passes_at
@@ -45,9 +44,7 @@ def sample(params: dict, per_group: int) -> dict:
     config = params["signals"]
     _, model = load_trained(get_model(MODEL, "model"), params)
     kinds = list(config["held_out_kinds"])
-    sets = {part: generate_signals(per_group, kinds, config["noises"], length=config["length"],
-                                   x_start=config["x_start"], x_step=config["x_step"], seed=seed)
-            for part, seed in SEEDS.items()}
+    sets = {part: fresh_signals(params, per_group, kinds, config["noises"], seed) for part, seed in SEEDS.items()}
     val, test = sets["val"], sets["test"]
     guarded = guarded_denoise(model, test.noisy)
     rows = group_rows(val, test, guarded, median_flag_fallback(test.noisy, guarded))

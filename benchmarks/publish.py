@@ -1,4 +1,5 @@
-"""What the benchmarks that score fresh signals share: their command line and how they publish."""
+"""What the benchmarks that score fresh signals share: how they draw them, their command line and how
+they publish."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,16 @@ sys.path.insert(0, str(REPO))
 from pipeline.io import write_text  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+
+
+def fresh_signals(params: dict, per_group: int, kinds: list[str], noises: list[dict], seed: int):
+    """`per_group` new signals per kind x noise on params.yaml's grid, the pipeline's generator with
+    `seed` (a SignalSet)."""
+    from pipeline.data.signals import generate_signals
+
+    config = params["signals"]
+    return generate_signals(per_group, kinds, noises, length=config["length"], x_start=config["x_start"],
+                            x_step=config["x_step"], seed=seed)
 
 
 def run_on_fresh_signals(doc: str, name: str, sample: Callable[[dict, int], dict], markdown: Callable[[dict], str],

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import run_on_fresh_signals  # noqa: E402
+from publish import fresh_signals, run_on_fresh_signals  # noqa: E402
 
 MODEL = "signal_denoiser"
 SEEDS = {"scored": 778_001, "prior": 778_002}  # apart from params.yaml's and held_out_sample's seeds
@@ -95,17 +95,13 @@ def limits(noisy: np.ndarray, pure: np.ndarray, prior_ratios: np.ndarray) -> dic
 
 
 def sample(params: dict, per_group: int) -> dict:
-    from pipeline.data.signals import generate_signals
     from pipeline.evaluate import load_trained
     from pipeline.models import get_model
     from pipeline.tasks.signals import guarded_denoise, snr_gain_db
 
-    config = params["signals"]
     _, model = load_trained(get_model(MODEL, "model"), params)
-    noises = [noise for noise in config["noises"] if noise["kind"] in WHITE_NOISES]
-    sets = {part: generate_signals(per_group, ["random_walk"], noises, length=config["length"],
-                                   x_start=config["x_start"], x_step=config["x_step"], seed=seed)
-            for part, seed in SEEDS.items()}
+    noises = [noise for noise in params["signals"]["noises"] if noise["kind"] in WHITE_NOISES]
+    sets = {part: fresh_signals(params, per_group, ["random_walk"], noises, seed) for part, seed in SEEDS.items()}
     scored, prior = sets["scored"], sets["prior"]
     guarded = guarded_denoise(model, scored.noisy)
     groups = {}
