@@ -29,6 +29,9 @@ as far as SURE shows the blend better (fallback_share), where the result's resid
 the noise the input carries; the fallback elsewhere; and where the input's increments look like a
 random walk's under white noise (walk_fit), the walk's own smoother. Families in `held_out` (SignalSet) are
 never trained on: their groups score the guarded model on kinds of signal it has not seen.
+
+Why each bound of the guard is where it is, with the measurements that set it and the variants
+that were tried and not adopted: signals.md beside this file.
 """
 from __future__ import annotations
 
@@ -478,14 +481,14 @@ def ls_projection(noisy: np.ndarray, degree: int) -> np.ndarray:
 # The lack-of-fit test of a polynomial (an F test): when the signal is that polynomial, the residual's
 # power along the next LACK_OF_FIT_TERMS orthonormal polynomial directions (degrees degree+1 ..
 # degree+terms) and its power along all the others are both white noise, so their ratio per
-# direction is F-distributed whatever sigma is. Chosen on the validation signals (README,
+# direction is F-distributed whatever sigma is. Chosen on the validation signals (signals.md,
 # "Do-no-harm guard").
 LACK_OF_FIT_TERMS = 16
 LACK_OF_FIT_LEVEL = 0.05  # the share of true polynomials the test rejects
 # A fit the test keeps is served unblended where the rest of its residual is no more than noise: at
 # most this x sigma-hat^2 per point (on a 150-point polynomial their ratio is 1 give or take 21 %,
 # sigma-hat's scatter most of that; 1.5 keeps 97-98 % of them, a test). Checked on the validation
-# signals (README, "Do-no-harm guard").
+# signals (signals.md, "Do-no-harm guard").
 SETTLED_MAX_NOISE_RATIO = 1.5
 
 
@@ -565,7 +568,7 @@ PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"),
 # an input's increments pass all four tests, the answer is the smoother that is optimal for a walk
 # plus white noise, with both levels read from the increments (walk_levels); across the jumps left
 # out it does not smooth (a jump smoothed at 1 % noise costs more than all the noise). Bounds chosen
-# on the validation signals (README, "Do-no-harm guard", step 7).
+# on the validation signals (signals.md, "Do-no-harm guard", step 7).
 # Checked at the data's 150 points; on 64-100 points the tests below took 30-40 % of bumps at
 # sigma 0.1 (and 1-2 % of sines, each costing the network's gain): too few increments to tell.
 WALK_MIN_LENGTH = 120
@@ -589,7 +592,7 @@ WALK_MAX_HIGH_BAND_NOISE = 0.6
 # The noise-to-step power ratios r = sigma^2 / q^2 walk_levels weighs, evenly spaced in log r (a
 # log-uniform prior). Below 1e-4 (noise 1 % of a step) the smoother changes nothing; the lag-1 test
 # takes no walk above r ~ 0.5. Low ends of 1e-5 / 1e-4 / 1e-3 gave -0.27 / -0.27 / -0.33 dB on the
-# validation walks at sigma 0.01 (README, "Do-no-harm guard", step 7).
+# validation walks at sigma 0.01 (signals.md, "Do-no-harm guard", step 7).
 WALK_RATIOS = np.logspace(-4, 1, 101)
 
 
@@ -739,7 +742,7 @@ def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
 # residual / (1 - dof / length)^2, which needs no noise level: a smooth signal at 3-30 % noise that
 # the walk tests take by chance is better served by the guard's answer, and GCV shows it. Where the
 # smoother keeps more (a walk at 1 % noise keeps ~95 %), GCV divides by too small a number to judge.
-# Chosen on the validation signals and a fresh sample (README, "Do-no-harm guard", step 7).
+# Chosen on the validation signals and a fresh sample (signals.md, "Do-no-harm guard", step 7).
 WALK_GCV_MAX_DOF = 0.8
 WALK_GCV_MARGIN = 0.9  # the guard's answer takes over where its GCV is below this share of the walk's
 
@@ -761,14 +764,14 @@ def walk_keeps(clean: np.ndarray, walk_answer: np.ndarray, walk_dof: np.ndarray,
 # --- the do-no-harm guard --------------------------------------------------------------
 # The model's answer, blended with the classical fallback_filter's where SURE shows that better
 # (fallback_share), is served where it is acceptable (its residual looks like the noise the input
-# carries, see `acceptable`); elsewhere the fallback's. Bounds: README, "Do-no-harm guard".
+# carries, see `acceptable`); elsewhere the fallback's. Bounds: signals.md, "Do-no-harm guard".
 
 GUARD_MAX_ERROR = 0.8  # estimated error power of an output / the noise power of its input (1: no gain)
 GUARD_MAX_SAME_SIGN = 0.6  # share of neighbouring residuals of one sign (white: 0.5; 0.6: correlation 0.3)
 GUARD_SURE_Z = 2.0  # the fallback's share of a blend: its SURE-optimal share less this many standard errors
 # A residual point counts at most this many sigmas: a glitch the 3-point median misses (two dropouts
 # in a row, one at an end) and the network removes must not outweigh the whole check. Chosen on
-# the validation signals: 8-24 score alike (README, "Do-no-harm guard").
+# the validation signals: 8-24 score alike (signals.md, "Do-no-harm guard").
 GUARD_RESIDUAL_CLIP = 10.0
 MODEL, TREND, BLEND, FALLBACK, WALK = "model", "trend", "blend", "fallback", "walk"  # the path an answer took
 
@@ -925,7 +928,7 @@ def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: 
 
 # A point the 3-point median flags stays a glitch unless the network, given the raw input, keeps more
 # than this share of its deviation from the median (chosen on the validation signals: 0.3 / 0.5 / 0.7
-# gave 63 / 64 / 64 of 70 groups, mean gains 12.37 / 13.05 / 12.92 dB; README, "Do-no-harm guard").
+# gave 63 / 64 / 64 of 70 groups, mean gains 12.37 / 13.05 / 12.92 dB; signals.md, "Do-no-harm guard").
 GLITCH_KEEP = 0.5
 
 
@@ -1012,7 +1015,7 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     share = np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)
     denoised = np.where((share == 1)[:, None], classical, blend).astype(np.float32)
     walk = np.zeros(len(noisy), bool)
-    if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above (README)
+    if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above (signals.md)
         fit = walk_fit(clean, noise.sigma)
         walk = fit.taken.copy()  # narrowed below to the inputs whose walk answer stands
         if walk.any():
