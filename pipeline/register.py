@@ -128,8 +128,10 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     existing = existing_version(client, spec.registered_name, record["checkpoint_md5"], serving_code)
     if existing is not None:
         # search results do not carry aliases on every store: fetch the version itself
-        aliases = list(client.get_model_version(spec.registered_name, existing.version).aliases)
-        return {"version": int(existing.version), "aliases": aliases, "reason": "already registered", "new": False}
+        version = client.get_model_version(spec.registered_name, existing.version)
+        # the gate's reason from when it was registered, so the report still says why it holds its alias
+        return {"version": int(version.version), "aliases": list(version.aliases),
+                "reason": version.tags.get("gate_reason", "registered before gate reasons were recorded"), "new": False}
 
     test_data = _test_data_id(spec, params)
     champion = rival_champion(alias_version(client, spec.registered_name, CHAMPION), record["checkpoint_md5"])

@@ -33,6 +33,8 @@ def test_two_register_runs_at_once_make_one_version_with_one_alias(stock_workdir
     entries = [json.loads(r.read_text())["stock_rnn"] for r in reports]
     assert entries[0]["version"] == entries[1]["version"] == 1
     assert sorted(e["new"] for e in entries) == [False, True]  # one registered it, the other found it
+    # the one that found it reports the gate's reason too, not just that it was there
+    assert entries[0]["reason"] == entries[1]["reason"] and entries[0]["reason"].startswith("gate ")
     with sqlite3.connect(work.root / "mlflow.db") as db:
         versions = db.execute("SELECT version FROM model_versions WHERE name = 'stock-rnn'").fetchall()
         aliases = db.execute("SELECT alias, version FROM registered_model_aliases").fetchall()
