@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import fresh_signals, run_on_fresh_signals  # noqa: E402
+from publish import fresh_signals, run, trained_denoiser  # noqa: E402
 
-MODEL = "signal_denoiser"
 DRAWS = 2000  # test-sized resamples per group
 SEEDS = {"val": 777_001, "test": 777_002}  # apart from params.yaml's signal seeds
 
@@ -37,12 +36,10 @@ def draw_gains(noisy: np.ndarray, pure: np.ndarray, answer: np.ndarray, size: in
 
 
 def sample(params: dict, per_group: int) -> dict:
-    from pipeline.evaluate import load_trained
-    from pipeline.models import get_model
     from pipeline.tasks.signals import group_rows, guarded_denoise, median_flag_fallback, passes, passes_at
 
     config = params["signals"]
-    _, model = load_trained(get_model(MODEL, "model"), params)
+    _, model = trained_denoiser(params)
     kinds = list(config["held_out_kinds"])
     sets = {part: fresh_signals(params, per_group, kinds, config["noises"], seed) for part, seed in SEEDS.items()}
     val, test = sets["val"], sets["test"]
@@ -78,7 +75,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    run_on_fresh_signals(__doc__, "held_out_sample", sample, markdown, per_group=1000)
+    run(__doc__, "held_out_sample", sample, markdown, per_group=1000)
 
 
 if __name__ == "__main__":

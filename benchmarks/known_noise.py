@@ -11,15 +11,13 @@ Writes DIR/known_noise.{json,md} (DIR: benchmarks/results).
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import REPO, RESULTS, publish  # noqa: E402
-MODEL = "signal_denoiser"
+from publish import run, trained_denoiser  # noqa: E402
 
 
 def given_sigmas(test, noises: list[dict]) -> np.ndarray:
@@ -41,12 +39,10 @@ def compare(params: dict) -> dict:
     """Per white-noise group: the guarded model's test SNR gain with the noise level estimated and
     given, the best classical filter's, whether each passes the evaluation's test, and the fallback's
     mean share with the level given; totals per trained and held-out kinds."""
-    from pipeline.evaluate import load_trained
-    from pipeline.models import get_model
     from pipeline.tasks.signals import (group_rows, guarded_denoise, median_flag_fallback, passes, passes_at,
                                         snr_gain_db)
 
-    prepared, model = load_trained(get_model(MODEL, "model"), params)
+    prepared, model = trained_denoiser(params)
     val, test = prepared.raw["val"], prepared.raw["test"]
     sigma = given_sigmas(test, params["signals"]["noises"])
     estimated = guarded_denoise(model, test.noisy)
@@ -94,14 +90,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    from pipeline.config import load_params
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
-    result = compare(load_params(args.params))
-    publish(args.out, "known_noise", result, markdown(result))
+    run(__doc__, "known_noise", compare, markdown)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""What the benchmarks that score fresh signals share: how they draw them, their command line and how
-they publish."""
+"""What the benchmarks that score the trained signal denoiser share: how they load it, how they draw
+fresh signals, their command line and how they publish."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,16 @@ sys.path.insert(0, str(REPO))
 from pipeline.io import write_text  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+DENOISER = "signal_denoiser"
+
+
+def trained_denoiser(params: dict):
+    """(Prepared, model): the pipeline's trained DENOISER and its data, as the evaluate stage loads
+    them (run `dvc repro` first)."""
+    from pipeline.evaluate import load_trained
+    from pipeline.models import get_model
+
+    return load_trained(get_model(DENOISER, "model"), params)
 
 
 def fresh_signals(params: dict, per_group: int, kinds: list[str], noises: list[dict], seed: int):
@@ -25,18 +35,21 @@ def fresh_signals(params: dict, per_group: int, kinds: list[str], noises: list[d
                             x_step=config["x_step"], seed=seed)
 
 
-def run_on_fresh_signals(doc: str, name: str, sample: Callable[[dict, int], dict], markdown: Callable[[dict], str],
-                         per_group: int) -> None:
-    """The command line of a benchmark that scores fresh signals: --params (params.yaml), --per-group
-    (signals per group, `sample`'s second argument) and --out (benchmarks/results); publishes NAME."""
+def run(doc: str, name: str, score: Callable[..., dict], markdown: Callable[[dict], str],
+        per_group: int | None = None) -> None:
+    """A benchmark's command line: --params (params.yaml) and --out (benchmarks/results), and, for one
+    that draws fresh signals (`per_group` given: its default), --per-group, `score`'s second argument.
+    Publishes NAME."""
     from pipeline.config import load_params
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--params", default=str(REPO / "params.yaml"))
-    parser.add_argument("--per-group", type=int, default=per_group)
+    if per_group is not None:
+        parser.add_argument("--per-group", type=int, default=per_group)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    result = sample(load_params(args.params), args.per_group)
+    params = load_params(args.params)
+    result = score(params) if per_group is None else score(params, args.per_group)
     publish(args.out, name, result, markdown(result))
 
 

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import fresh_signals, run_on_fresh_signals  # noqa: E402
+from publish import fresh_signals, run, trained_denoiser  # noqa: E402
 
-MODEL = "signal_denoiser"
 SEEDS = {"scored": 778_001, "prior": 778_002}  # apart from params.yaml's and held_out_sample's seeds
 WHITE_NOISES = ("relative", "gaussian")  # the levels scored; glitch noises break the walk-plus-white-noise model
 COLUMNS = ("oracle", "population_prior", "log_uniform_prior", "expert_weight", "served")
@@ -95,11 +94,9 @@ def limits(noisy: np.ndarray, pure: np.ndarray, prior_ratios: np.ndarray) -> dic
 
 
 def sample(params: dict, per_group: int) -> dict:
-    from pipeline.evaluate import load_trained
-    from pipeline.models import get_model
     from pipeline.tasks.signals import guarded_denoise, snr_gain_db
 
-    _, model = load_trained(get_model(MODEL, "model"), params)
+    _, model = trained_denoiser(params)
     noises = [noise for noise in params["signals"]["noises"] if noise["kind"] in WHITE_NOISES]
     sets = {part: fresh_signals(params, per_group, ["random_walk"], noises, seed) for part, seed in SEEDS.items()}
     scored, prior = sets["scored"], sets["prior"]
@@ -126,7 +123,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    run_on_fresh_signals(__doc__, "walk_limit", sample, markdown, per_group=3000)
+    run(__doc__, "walk_limit", sample, markdown, per_group=3000)
 
 
 if __name__ == "__main__":
