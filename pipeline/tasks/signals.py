@@ -611,13 +611,19 @@ def increment_periodogram(increments: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return frequency, np.square(np.abs(np.fft.rfft(increments, axis=-1)[:, 1 : len(frequency) + 1])) / n
 
 
+def _differenced_noise_shape(frequency: np.ndarray) -> np.ndarray:
+    """2 (1 - cos w): the spectrum of differenced unit white noise at each frequency, the shape of a
+    walk's noise term in its increments' spectrum q^2 + sigma^2 2 (1 - cos w)."""
+    return 2 * (1 - np.cos(frequency))
+
+
 def walk_posterior(frequency: np.ndarray, periodogram: np.ndarray,
                    log_prior: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(weight, step power) (N, R): the posterior probability of each noise-to-step ratio
     r = sigma^2 / q^2 of WALK_RATIOS given the increments' periodogram, under Whittle's likelihood
     with q^2 at its maximum-likelihood fit for that r (the second array). `log_prior` (R,): log
     prior weights of the ratios, up to a constant; the default, even in log r, is log-uniform."""
-    shape = 1 + WALK_RATIOS[:, None] * 2 * (1 - np.cos(frequency))  # (R, m): the spectrum / q^2 at each r
+    shape = 1 + WALK_RATIOS[:, None] * _differenced_noise_shape(frequency)  # (R, m): the spectrum / q^2 at each r
     step_power = periodogram @ (1 / shape).T / len(frequency)
     log_posterior = log_prior - (len(frequency) * np.log(step_power) + np.sum(np.log(shape), -1))
     weight = np.exp(log_posterior - log_posterior.max(-1, keepdims=True))
@@ -644,7 +650,7 @@ def _walk_spectrum_fits(frequency: np.ndarray, periodogram: np.ndarray, noise_po
     the ratios to it (exponential with mean 1 for a walk) sum up evenly (WALK_MAX_SPECTRUM_KS), and a least-squares
     fit of a + b 2 (1 - cos w) to its high band finds white noise b well below sigma-hat^2
     (WALK_MAX_HIGH_BAND_NOISE)."""
-    noise_shape = 2 * (1 - np.cos(frequency))
+    noise_shape = _differenced_noise_shape(frequency)
     with np.errstate(divide="ignore", invalid="ignore"):  # no spread at all: not taken (walk_fit)
         ratio = periodogram / (step_power[:, None] + noise_power[:, None] * noise_shape)
         cumulative = np.cumsum(ratio, -1) / np.sum(ratio, -1, keepdims=True)
