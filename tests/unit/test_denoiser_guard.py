@@ -19,6 +19,7 @@ from pipeline.tasks.signals import (
     estimate_noise,
     fallback_filter,
     fallback_share,
+    float32_resolution,
     guarded_denoise,
     lack_of_fit,
     local_level_dof,
@@ -33,6 +34,7 @@ from pipeline.tasks.signals import (
     serve,
     snr_gain_db,
     sure,
+    unit_range,
     walk_fit,
     walk_keeps,
 )
@@ -347,8 +349,9 @@ def test_a_flagged_point_the_network_keeps_is_signal_and_one_it_removes_a_glitch
 
 
 def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
-    clean = np.repeat([[0.0, 1.0, 0.0, 2.0]], 8, axis=1).astype(np.float32)  # steps: sigma estimate 0
-    assert noise_sigma(clean)[0] == 0 and not acceptable(clean, clean + 0.01, estimate_noise(clean))[0]
+    clean = np.repeat([[0.0, 1.0, 0.0, 2.0]], 8, axis=1).astype(np.float32)  # steps: sigma-hat is rounding
+    assert noise_sigma(clean)[0] == float32_resolution(clean)[0] > 0
+    assert not acceptable(clean, clean + 0.01, estimate_noise(clean))[0]
     guarded = guarded_denoise(Answers(clean + 0.01, clean), clean)
     assert list(guarded.path) == [FALLBACK]
     np.testing.assert_array_equal(guarded.denoised, clean)
@@ -369,14 +372,31 @@ def test_a_signals_answer_does_not_depend_on_the_request_it_came_in():
         assert alone.path[0] == together.path[i]
 
 
+def test_a_signals_answer_is_the_same_in_any_unit_and_with_any_offset():
+    """Sent in other units (x 1e-9, x 1e6) or on a large offset, a signal gets the same answer in those
+    units, the same path and the same noise level: the guard works on each signal centred and scaled,
+    and seeds its probes by the order of the values, not their bytes."""
+    s = generate_signals(10, ["sine", "gp", "quadratic", "random_walk"], [{"kind": "relative", "sigma": 0.03},
+                                                                          {"kind": "dropout", "rate": 0.05}], seed=6)
+    model = RunningMedian()
+    base = serve(model, {"length": 150}, s.noisy)
+    for scale, offset in ((1e-9, 0.0), (1e6, 0.0), (1.0, 1e3), (2.5, -7.0)):
+        out = serve(model, {"length": 150}, s.noisy.astype(np.float64) * scale + offset)
+        np.testing.assert_allclose((out["denoised"] - offset) / scale, base["denoised"], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(out["noise_sigma"] / abs(scale), base["noise_sigma"], rtol=1e-6)
+        assert (out["path"] == base["path"]).all()
+
+
 def test_serve_answers_the_denoised_signals_the_noise_level_and_the_path():
     s = noisy_set(["sine", "steps"], 0.05, n=2)
     answer = s.pure.copy()
     answer[3] = 0  # a bad answer for one signal
-    out = serve(Answers(answer, s.noisy), {"length": 150}, s.noisy)
+    unit, centre, scale = unit_range(s.noisy)  # what the guard is asked about
+    out = serve(Answers((answer - centre) / scale, unit), {"length": 150}, s.noisy)
     assert set(out) == {"denoised", "noise_sigma", "path", "fallback_share"}
-    assert out["denoised"].shape == s.noisy.shape and out["denoised"].dtype == np.float32
-    assert out["noise_sigma"].shape == (4,) and out["noise_sigma"].dtype == np.float32
+    # float64: the answer keeps the request's precision (the guard's float32 works around each signal's mid-range)
+    assert out["denoised"].shape == s.noisy.shape and out["denoised"].dtype == np.float64
+    assert out["noise_sigma"].shape == (4,) and out["noise_sigma"].dtype == np.float64
     assert out["path"][3] == FALLBACK and out["fallback_share"][3] == 1
     assert set(out["path"][:3]) <= {MODEL, BLEND} and np.all(out["fallback_share"][:3] < 0.5)
     np.testing.assert_array_equal(out["path"] == BLEND, (out["fallback_share"] > 0) & (out["fallback_share"] < 1))
