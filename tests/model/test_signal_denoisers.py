@@ -275,6 +275,8 @@ def test_serve_denoises_any_length_in_raw_units(data_dir, blocks):
     assert out["noise_sigma"].shape == out["path"].shape == out["fallback_share"].shape == (3,)
     for request in ([[0.1 * i for i in range(40)]] * 2, pd.DataFrame(np.ones((2, 16)))):
         assert serve(model, META, request)["denoised"].shape == np.shape(request)
+    for level in (0.0, -3e7, 1e-20):  # a constant signal comes back as it came, whatever its level
+        np.testing.assert_array_equal(serve(model, META, np.full((2, 16), level))["denoised"], level)
 
 
 def test_seed_model_serves_only_its_training_length():
