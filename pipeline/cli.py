@@ -6,14 +6,36 @@ import gc
 import os
 import signal
 import sys
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from .errors import PipelineError
+
+_writes_open = 0  # tracking_write blocks the process is inside
+_deferred_signals: list[int] = []  # SIGTERMs that came during one, to act on when it ends
 
 
 def _terminate(signum, frame):
     # SystemExit unwinds `with` blocks: temp files are removed and MLflow marks the run FAILED.
+    if _writes_open:
+        _deferred_signals.append(signum)
+        return
     raise SystemExit(128 + signum)
+
+
+@contextmanager
+def tracking_write() -> Iterator[None]:
+    """A block SIGTERM does not cut: it takes effect when the block ends. An MLflow write cut halfway
+    leaves its sqlite transaction open, so the store stays locked and the run cannot then be marked
+    FAILED (seen once in CI: the signal came inside a per-epoch log_metrics)."""
+    global _writes_open
+    _writes_open += 1
+    try:
+        yield
+    finally:
+        _writes_open -= 1
+        if not _writes_open and _deferred_signals:
+            raise SystemExit(128 + _deferred_signals.pop())
 
 
 def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str] | None], None]:

@@ -13,7 +13,7 @@ import os
 import sys
 
 from . import paths
-from .cli import main_wrapper, pin_cpu_threads, stage_parser
+from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -84,7 +84,8 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
         mlflow.log_params({**tracking.flatten(block), "seed": params["seed"]})
 
         def log_epoch(row: dict) -> None:
-            mlflow.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "seconds")}, step=row["epoch"])
+            with tracking_write():  # SIGTERM waits for the write: cut halfway, it would keep the store locked
+                mlflow.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "seconds")}, step=row["epoch"])
 
         result = fit_model(spec, params, model, prepared, device, on_epoch=log_epoch)
         metrics = {

@@ -64,6 +64,27 @@ def test_help_lists_stages_and_models():
         assert word in result.stdout
 
 
+def test_sigterm_during_a_tracking_write_takes_effect_when_the_write_ends():
+    """A stage ends on SIGTERM (exit 143, `with` blocks unwound), but not inside a tracking-store
+    write, which it would leave holding the store's lock: there the signal waits for the block's end."""
+    code = (
+        "import os, signal, sys\n"
+        "from pipeline.cli import main_wrapper, tracking_write\n"
+        "@main_wrapper\n"
+        "def main(argv=None):\n"
+        "    with tracking_write():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        print('write finished', flush=True)\n"
+        "    print('after the write', flush=True)\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 128 + 15 and result.stdout == "write finished\n", result.stderr
+    outside = code.replace("    with tracking_write():\n        os.kill", "    if True:\n        os.kill")
+    result = subprocess.run([sys.executable, "-c", outside], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 128 + 15 and result.stdout == "", result.stderr
+
+
 def test_default_store_is_sqlite_inside_the_repo(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracking_uri() == f"sqlite:///{REPO / 'mlflow.db'}"
