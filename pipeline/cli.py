@@ -12,22 +12,29 @@ from typing import Callable, Iterator
 from .errors import PipelineError
 
 _writes_open = 0  # tracking_write blocks the process is inside
-_deferred_signals: list[int] = []  # SIGTERMs that came during one, to act on when it ends
+_deferred_signals: list[int] = []  # SIGTERM / SIGINT that came during one, to act on when it ends
 
 
-def _terminate(signum, frame):
-    # SystemExit unwinds `with` blocks: temp files are removed and MLflow marks the run FAILED.
+def _stop(signum: int):
+    # Both unwind `with` blocks: temp files are removed and MLflow marks the run FAILED. SIGINT
+    # (Ctrl-C) stays a KeyboardInterrupt, as Python's own handler raises it.
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+def _on_signal(signum, frame):
     if _writes_open:
         _deferred_signals.append(signum)
         return
-    raise SystemExit(128 + signum)
+    _stop(signum)
 
 
 @contextmanager
 def tracking_write() -> Iterator[None]:
-    """A block SIGTERM does not cut: it takes effect when the block ends. An MLflow write cut halfway
-    leaves its sqlite transaction open, so the store stays locked and the run cannot then be marked
-    FAILED (seen once in CI: the signal came inside a per-epoch log_metrics)."""
+    """A block SIGTERM and Ctrl-C do not cut: they take effect when it ends. An MLflow write cut
+    halfway leaves its sqlite transaction open, so the store stays locked and the run cannot then be
+    marked FAILED (seen once in CI: SIGTERM came inside a per-epoch log_metrics)."""
     global _writes_open
     _writes_open += 1
     try:
@@ -35,7 +42,7 @@ def tracking_write() -> Iterator[None]:
     finally:
         _writes_open -= 1
         if not _writes_open and _deferred_signals:
-            raise SystemExit(128 + _deferred_signals.pop())
+            _stop(_deferred_signals.pop())
 
 
 def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str] | None], None]:
@@ -44,7 +51,9 @@ def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str
     def entry(argv: list[str] | None = None) -> None:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         os.environ.setdefault("DVC_NO_ANALYTICS", "1")
-        signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGTERM, _on_signal)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the parent ignores Ctrl-C
+            signal.signal(signal.SIGINT, _on_signal)
         try:
             main(argv)
         except PipelineError as exc:

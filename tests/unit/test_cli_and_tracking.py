@@ -1,4 +1,5 @@
 """Stage entry points fail with one line and no output; tracking finds the right store."""
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -64,25 +65,32 @@ def test_help_lists_stages_and_models():
         assert word in result.stdout
 
 
-def test_sigterm_during_a_tracking_write_takes_effect_when_the_write_ends():
-    """A stage ends on SIGTERM (exit 143, `with` blocks unwound), but not inside a tracking-store
-    write, which it would leave holding the store's lock: there the signal waits for the block's end."""
+@pytest.mark.parametrize("signum, stopped_by", [(signal.SIGTERM, "exit 143"), (signal.SIGINT, "KeyboardInterrupt")])
+def test_a_signal_during_a_tracking_write_takes_effect_when_the_write_ends(signum, stopped_by):
+    """A stage stops on SIGTERM (exit 143) or Ctrl-C (KeyboardInterrupt), `with` blocks unwound, but
+    not inside a tracking-store write, which it would leave holding the store's lock: there the
+    signal waits for the block's end."""
     code = (
-        "import os, signal, sys\n"
+        "import os, signal\n"
         "from pipeline.cli import main_wrapper, tracking_write\n"
         "@main_wrapper\n"
         "def main(argv=None):\n"
         "    with tracking_write():\n"
-        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"        os.kill(os.getpid(), {int(signum)})\n"
         "        print('write finished', flush=True)\n"
         "    print('after the write', flush=True)\n"
-        "main()\n"
+        "try:\n"
+        "    main()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt', flush=True)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 128 + 15 and result.stdout == "write finished\n", result.stderr
     outside = code.replace("    with tracking_write():\n        os.kill", "    if True:\n        os.kill")
-    result = subprocess.run([sys.executable, "-c", outside], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 128 + 15 and result.stdout == "", result.stderr
+    for script, before in ((code, "write finished\n"), (outside, "")):
+        result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+        if stopped_by == "exit 143":
+            assert result.returncode == 143 and result.stdout == before, result.stderr
+        else:
+            assert result.returncode == 0 and result.stdout == before + "KeyboardInterrupt\n", result.stderr
 
 
 def test_default_store_is_sqlite_inside_the_repo(monkeypatch):
