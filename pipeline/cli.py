@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NoReturn
 
 from .errors import PipelineError
 
@@ -15,7 +15,7 @@ _writes_open = 0  # tracking_write blocks the process is inside
 _deferred_signals: list[int] = []  # SIGTERM / SIGINT that came during one, to act on when it ends
 
 
-def _stop(signum: int):
+def _stop(signum: int) -> NoReturn:
     # Both unwind `with` blocks: temp files are removed and MLflow marks the run FAILED. SIGINT
     # (Ctrl-C) stays a KeyboardInterrupt, as Python's own handler raises it.
     if signum == signal.SIGINT:
