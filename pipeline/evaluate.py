@@ -5,7 +5,7 @@ Writes metrics/eval/<model>.json and plots/<model>/, and logs both to the traini
 from __future__ import annotations
 
 from . import paths
-from .cli import main_wrapper, pin_cpu_threads, stage_parser
+from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -38,7 +38,7 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
     write_json(paths.eval_metrics(spec.name), evaluation.metrics)
 
     mlflow = tracking.mlflow()
-    with mlflow.start_run(run_id=run_id):
+    with tracking_write(), mlflow.start_run(run_id=run_id):
         mlflow.log_metrics(evaluation.metrics)
         mlflow.set_tags(evaluation.notes)
         for name in evaluation.tables:

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from . import paths
-from .cli import main_wrapper, pin_cpu_threads, stage_parser
+from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import load_params
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -143,17 +143,6 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     example = task.input_example(prepared)
     output = task.serve(model, prepared.meta, example)
     signature = _signature(mlflow.models.infer_signature(example, output), getattr(task, "SERVE_PARAMS", {}))
-    with mlflow.start_run(run_id=record["run_id"]):
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=PipelineModel(),
-            artifacts={"checkpoint": str(paths.checkpoint(spec.name))},
-            code_paths=[str(package)],
-            signature=signature,
-            input_example=example,
-            pip_requirements=_requirements(),
-        )
-        mlflow.set_tags({"gate_passed": str(verdict.passed), "gate_reason": reason})
     tags = {
         "gate_passed": str(verdict.passed),
         "gate_reason": reason,
@@ -165,9 +154,22 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         "status": alias,
         **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
     }
-    version = mlflow.register_model(info.model_uri, spec.registered_name, tags=tags)
-    client.update_model_version(spec.registered_name, version.version, description=reason)
-    client.set_registered_model_alias(spec.registered_name, alias, version.version)
+    # a signal waits for the block's end: cut inside it, a version could be left without its alias
+    with tracking_write():
+        with mlflow.start_run(run_id=record["run_id"]):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=PipelineModel(),
+                artifacts={"checkpoint": str(paths.checkpoint(spec.name))},
+                code_paths=[str(package)],
+                signature=signature,
+                input_example=example,
+                pip_requirements=_requirements(),
+            )
+            mlflow.set_tags({"gate_passed": str(verdict.passed), "gate_reason": reason})
+        version = mlflow.register_model(info.model_uri, spec.registered_name, tags=tags)
+        client.update_model_version(spec.registered_name, version.version, description=reason)
+        client.set_registered_model_alias(spec.registered_name, alias, version.version)
     return {"version": int(version.version), "aliases": [alias], "reason": reason, "new": True}
 
 
