@@ -575,7 +575,7 @@ PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"),
 # the input's increments (jumps left out) are white steps plus differenced white noise, whose
 # autocorrelation is -sigma^2 / (q^2 + 2 sigma^2) at lag 1 and 0 beyond. Smooth content correlates
 # them at every short lag, peaks and bursts make their variance uneven; a walk does neither. Where
-# an input's increments pass all four tests, the answer is the smoother that is optimal for a walk
+# an input's increments pass all the tests below, the answer is the smoother that is optimal for a walk
 # plus white noise, with both levels read from the increments (walk_levels); across the jumps left
 # out it does not smooth (a jump smoothed at 1 % noise costs more than all the noise). Bounds chosen
 # on the validation signals (signals.md, "Do-no-harm guard", step 7).
@@ -933,9 +933,10 @@ def _divergence_probes(noisy: np.ndarray) -> np.ndarray:
 def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: np.ndarray) -> np.ndarray:
     """Monte-Carlo estimate of the trace of the model's derivative by its input (Ramani et al.,
     2008): the mean over Gaussian probes e of e . (f(y + d e) - f(y)) / d, d = 0.1 x the noise
-    level. Each signal's probes are seeded by its own values: the same signal gets the same answer
-    whatever request it comes in and wherever it is there, and different signals' probes are
-    independent (one shared draw would err alike on every signal of a group)."""
+    level. Each signal's probes are seeded by the order of its values (_divergence_probes): the same
+    signal gets the same answer whatever request it comes in, wherever it is there and in whatever
+    unit, and different signals' probes are independent (one shared draw would err alike on every
+    signal of a group)."""
     probes = _divergence_probes(noisy)
     scale = np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1))  # relative to the signal: any unit
     step = 0.1 * np.maximum(scale, np.finfo(np.float32).tiny)[:, None]
