@@ -49,3 +49,21 @@ def test_results_follow_the_pinned_thread_count_not_the_environment():
     two = probe(2, environment_threads=1)
     assert two[2] == "2"
     assert two[0] != one[0] and two[1] != one[1]  # the count matters to both pools: it must be pinned
+
+
+def test_leave_kind_out_figures_do_not_depend_on_how_many_kinds_train_at_once(raw, tmp_path):
+    """The benchmark trains its kinds in processes pinned to `cpu_threads`: one at a time and two
+    at once give the same figures, in the order of the kinds asked for."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from leave_kind_out import score_all
+    from train_on_device import with_overrides
+
+    params = with_overrides(raw, [("signals.n_per_family", 20), ("signals.n_test_per_family", 4),
+                                  ("train.signal_denoiser.channels", 4), ("train.signal_denoiser.epochs", 1),
+                                  ("train.signal_denoiser.refine_epochs", 0)])
+    kinds = ["steps", "sine"]
+    one, two = (score_all(kinds, params, 1, jobs, tmp_path / str(jobs)) for jobs in (1, 2))
+    for result in (one, two):
+        for figures in result.values():
+            figures.pop("train_seconds")
+    assert list(two) == kinds and two == one
