@@ -16,6 +16,11 @@ Optional: ``epoch_metrics(model, prepared) -> dict[str, float]``, validation fig
 epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not);
 ``SERVE_PARAMS``, {name: (MLflow type, default)}: request params (`{"inputs": ..., "params": {...}}`)
 declared in the registered signature and handed to ``serve(model, meta, request, params=...)``.
+
+The train stage depends on the task module alone (dvc.yaml), evaluate on every module here: what
+only evaluate and serve run may live in modules of its own beside the task's (the signal task's
+scoring, guard and classical filters in signal_*.py), so that changing it re-scores the models
+without retraining them.
 """
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
 """The signal denoisers: the notebook's seed model and the improved U-Net; data split, gate, serving."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +26,7 @@ from pipeline.tasks.signals import (
 )
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit
 
+REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
 FAMILIES = ["random_quadratic", "sine", "square"]
 NOISES = [{"kind": "gaussian", "sigma": 0.05}, {"kind": "spikes", "rate": 0.02, "level": 1.0}]
@@ -182,7 +187,7 @@ def test_seed_model_fits_a_tiny_batch():
 def test_prepare_splits_every_group_alike_and_keeps_the_test_file_apart(data_dir, blocks):
     block = {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.25}}
     prepared = prepare(data_dir, block, "train.signal_denoiser", 0)
-    train, val, test = prepared.raw.get("train"), prepared.raw["val"], prepared.raw["test"]
+    train, val = prepared.raw.get("train"), prepared.raw["val"]
     assert train is None and len(prepared.train) == 6 * 10 and len(prepared.val) == 6 * 5 and len(prepared.test) == 6 * 8
     assert np.all(np.bincount(val.group) == 5)
     assert prepared.meta["length"] == 150 and prepared.meta["families"] == FAMILIES
@@ -321,3 +326,30 @@ def test_serve_rejects_malformed_requests_without_echoing_them(request_, message
     with pytest.raises(PayloadError, match=message) as info:
         serve(small_denoiser().eval(), META, request_)
     assert "nan" not in str(info.value) and "inf" not in str(info.value).replace("finite", "")
+
+
+TRAIN_ONLY = """
+import sys
+import torch
+from pipeline.config import load_params
+from pipeline.models import MODELS
+from pipeline.train import fit_model, prepare_and_build
+
+params = load_params()
+block = params["train"]["signal_denoiser"]
+params["train"]["signal_denoiser"] = {**block, "epochs": 1, "refine_epochs": 0, "channels": 4, "batch_size": 64}
+spec = MODELS["signal_denoiser"]
+prepared, model = prepare_and_build(spec, params, sys.argv[1])
+fit_model(spec, params, model, prepared, torch.device("cpu"))
+print(" ".join(sorted(name for name in sys.modules if name.startswith("pipeline.tasks."))))
+"""
+
+
+def test_training_runs_none_of_the_scoring_modules_its_stage_does_not_depend_on(data_dir):
+    """dvc.yaml's train stage depends on pipeline/tasks/signals.py alone, so what a training run
+    executes must live there: the scoring, guard and classical filters (signal_*.py) are for
+    evaluate and serve, and changing them re-runs evaluate, not training."""
+    done = subprocess.run([sys.executable, "-c", TRAIN_ONLY, str(data_dir)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["pipeline.tasks.signals"]

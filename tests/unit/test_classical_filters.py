@@ -3,22 +3,18 @@ import numpy as np
 import pytest
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks.signals import (
+from pipeline.tasks.signal_filters import (
     CLASSICAL,
-    GAIN_CEILING_DB,
-    Guarded,
     estimate_noise,
-    fallback_filter,
-    group_rows,
-    savgol_trace,
     ls_projection,
     moving_average,
+    savgol_trace,
     savitzky_golay,
-    snr_gain_db,
-    tune,
     wiener_filter,
     windows,
 )
+from pipeline.tasks.signal_guard import Guarded, fallback_filter
+from pipeline.tasks.signal_scoring import GAIN_CEILING_DB, group_rows, snr_gain_db, tune
 
 rng = np.random.default_rng(0)
 
