@@ -2,8 +2,8 @@
 
 This module is what training needs: the per-signal scaling, the two networks (the notebook's
 autoencoder and the residual U-Net), the data and the per-epoch figure. The rest of the task
-lives beside it, and dvc.yaml's train stage depends on this file alone, so a change to how a
-denoiser is scored, guarded or served re-runs `evaluate`, not training:
+lives in the modules beside it, which dvc.yaml's train stage does not depend on, so a change to how
+a denoiser is scored, guarded or served re-runs `evaluate`, not training:
 
 - signal_filters.py: the noise an input carries, estimated from the input alone; the classical
   filters (the baselines, and the guard's fallback candidates); the random-walk expert;
