@@ -7,7 +7,7 @@ Made for a GPU machine that has torch but neither MLflow nor DVC: the same prepa
 and evaluate functions as the train and evaluate stages, without tracking or DVC outputs. Each
 model of params.yaml trains on data/processed/<dataset> (made by `dvc repro`); `--quality` also
 trains the signal denoiser's quality profile (the Makefile's QUALITY_PARAMS) on signals generated
-into a temp folder. Evaluation runs on the CPU, as the evaluate stage does. Writes
+into a temp folder. Evaluation runs on the CPU, as the evaluate stage does, at `cpu_threads`. Writes
 DIR/train_on_device.json after every model (a run cut short keeps what finished) and
 DIR/train_on_device.md at the end (DIR: benchmarks/results).
 """
@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline import paths  # noqa: E402
+from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import validate_params  # noqa: E402
 from pipeline.errors import ParamsError  # noqa: E402
 from pipeline.io import write_text  # noqa: E402
@@ -84,11 +85,13 @@ def train_and_evaluate(spec: ModelSpec, params: dict, data_dir: Path, device=Non
 
 
 def run_one(spec: ModelSpec, params: dict, data_dir: Path) -> dict:
-    """One model's figures: where and how fast it trained, and its gate's verdict."""
+    """One model's figures: where and how fast it trained, and its gate's verdict. The process runs
+    at params' `cpu_threads`, as the stages do: the CPU evaluation's figures depend on the count."""
     import torch
 
     from pipeline.training import count_parameters, select_device
 
+    pin_cpu_threads(params["cpu_threads"])
     device = select_device()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -97,6 +100,7 @@ def run_one(spec: ModelSpec, params: dict, data_dir: Path) -> dict:
     verdict = spec.task().gate(evaluation.metrics)
     figures = {
         "device": str(device),
+        "cpu_threads": params["cpu_threads"],
         "n_parameters": count_parameters(model),
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
@@ -120,8 +124,7 @@ def environment() -> dict:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"date": dt.datetime.now().isoformat(timespec="seconds"), "python": platform.python_version(),
-            "torch": torch.__version__, "cuda": torch.version.cuda, "gpu": gpu, "cpu_cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+            "torch": torch.__version__, "cuda": torch.version.cuda, "gpu": gpu, "cpu_cores": os.cpu_count()}
 
 
 def markdown(summary: dict) -> str:
