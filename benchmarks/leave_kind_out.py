@@ -8,7 +8,7 @@ The pipeline's own evaluation already holds `signals.held_out_kinds` out of trai
 repeats that for each of `signals.families` in turn (same params, the kind moved to the
 held-out list, `--epochs` instead of the block's, refine_epochs in proportion). Data and
 models live in a temp folder; training takes the GPU when there is one (on 2 CPU cores 6 epochs
-take ~8 min, the pipeline's 20 ~9 min). On the CPU the kinds train in `--jobs` processes at once
+take ~8 min, the pipeline's 20 ~10 min). On the CPU the kinds train in `--jobs` processes at once
 (default: usable cores // cpu_threads, as `python -m pipeline.repro` runs its chains), each with
 params.yaml's `cpu_threads`, so a machine's core count does not change the figures; on a GPU one
 at a time.

@@ -125,6 +125,7 @@ MODELS: dict[str, ModelSpec] = {
                 "levels": Int(1, 4),
                 "kernel_size": Int(1, 31),
                 "trend_degree": Int(-1, 8),  # the trend expert's polynomial degree; -1: none
+                "sign_symmetric": Bool(),  # trained on both signs, answers odd: -x gets -(the answer to x)
             },
         ),
         ModelSpec(

@@ -148,28 +148,34 @@ class Guarded:
         return np.select([self.walk, share == 1, share > 0, self.trend], [WALK, FALLBACK, BLEND, TREND], MODEL)
 
 
-# Gaussian probes averaged per signal (one batched forward pass). Going from 4 to 2 moved the test
-# groups' gains by -0.02 dB on average (at most 0.27 dB) and saved a third of the evaluation.
+# Gaussian probes averaged per signal (one batched forward pass), in antithetic pairs (e, -e). Going
+# from 4 independent probes to 2 moved the test groups' gains by -0.02 dB on average (at most
+# 0.27 dB) and saved a third of the evaluation; one pair instead of 2 independent probes: -0.02 dB
+# on the validation signals, -0.03 on the test set (signals.md, "Sign").
 DIVERGENCE_PROBES = 2
 
 
 def _divergence_probes(noisy: np.ndarray) -> np.ndarray:
-    """(DIVERGENCE_PROBES, N, L) standard Gaussian probes, each signal's drawn from a generator seeded
-    by a hash of the order of its values (a stable argsort). The order, unlike the values' bytes, is
-    the same in any unit and with any offset, so a signal in volts or millivolts gets the same probes."""
-    order = np.argsort(noisy, axis=-1, kind="stable").astype(np.int32)
+    """(DIVERGENCE_PROBES, N, L) standard Gaussian probes in pairs (e, -e), each signal's e drawn from
+    a generator seeded by a hash of the order of its values' distances from their median (a stable
+    argsort). That order, unlike the values' bytes, is the same in any unit, with any offset and for
+    -x, so a signal gets the same probes in volts or millivolts and negated; with the pairs, an odd
+    network's divergence estimate (net_divergence) is then the same for -x as for x."""
+    distance = np.abs(noisy - np.median(noisy, -1, keepdims=True))
+    order = np.argsort(distance, axis=-1, kind="stable").astype(np.int32)
     seeds = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), "little") for row in order]
-    shape = (DIVERGENCE_PROBES, noisy.shape[-1])
-    return np.stack([np.random.default_rng(seed).standard_normal(shape) for seed in seeds], 1)
+    shape = (DIVERGENCE_PROBES // 2, noisy.shape[-1])
+    half = np.stack([np.random.default_rng(seed).standard_normal(shape) for seed in seeds], 1)
+    return np.concatenate([half, -half])
 
 
 def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: np.ndarray) -> np.ndarray:
     """Monte-Carlo estimate of the trace of the model's derivative by its input (Ramani et al.,
     2008): the mean over Gaussian probes e of e . (f(y + d e) - f(y)) / d, d = 0.1 x the noise
-    level. Each signal's probes are seeded by the order of its values (_divergence_probes): the same
-    signal gets the same answer whatever request it comes in, wherever it is there and in whatever
-    unit, and different signals' probes are independent (one shared draw would err alike on every
-    signal of a group)."""
+    level. Each signal's probes are seeded by its values' order (_divergence_probes): the same signal
+    gets the same answer whatever request it comes in, wherever it is there, in whatever unit and
+    with either sign, and different signals' probes are independent (one shared draw would err
+    alike on every signal of a group)."""
     probes = _divergence_probes(noisy)
     scale = np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1))  # relative to the signal: any unit
     step = 0.1 * np.maximum(scale, np.finfo(np.float32).tiny)[:, None]

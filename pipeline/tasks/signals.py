@@ -179,9 +179,10 @@ class SignalDenoiser(MinMaxDenoiser):
     scratch did so for some random initialisations and not others.
     """
 
-    def __init__(self, channels: int, levels: int, kernel_size: int, trend_degree: int, targets: str):
+    def __init__(self, channels: int, levels: int, kernel_size: int, trend_degree: int, targets: str,
+                 sign_symmetric: bool = False):
         super().__init__(targets)
-        self.levels, self.trend_degree = levels, trend_degree
+        self.levels, self.trend_degree, self.sign_symmetric = levels, trend_degree, sign_symmetric
         self.inp = nn.Conv1d(1 if trend_degree < 0 else 2, channels, kernel_size, padding="same")
         self.enc = nn.ModuleList(_Stage(channels, kernel_size) for _ in range(levels))
         self.down = nn.ModuleList(nn.Conv1d(channels, channels, 2, stride=2) for _ in range(levels))
@@ -199,7 +200,16 @@ class SignalDenoiser(MinMaxDenoiser):
 
     @classmethod
     def from_params(cls, block: dict, meta: dict) -> SignalDenoiser:
-        return cls(block["channels"], block["levels"], block["kernel_size"], block["trend_degree"], block["targets"])
+        return cls(block["channels"], block["levels"], block["kernel_size"], block["trend_degree"], block["targets"],
+                   block["sign_symmetric"])
+
+    def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
+        """With sign_symmetric (trained on both signs, see prepare), the odd part of the answer,
+        (f(x) - f(-x)) / 2, in one forward pass: -x gets exactly -(the answer to x)."""
+        if not self.sign_symmetric:
+            return super().denoise(noisy)
+        both = super().denoise(torch.cat([noisy, -noisy]))
+        return (both[: len(noisy)] - both[len(noisy) :]) / 2
 
     def core(self, z: torch.Tensor) -> torch.Tensor:
         length = z.shape[-1]
@@ -256,6 +266,19 @@ def _tensors(s: SignalSet, targets: str) -> TensorDataset:
     return TensorDataset(noisy, to_training_units(noisy, scaled, targets))
 
 
+def _with_both_signs(tensors: TensorDataset, block: dict, seed: int, part: int) -> TensorDataset:
+    """With the block's `sign_symmetric` (targets in the inputs' units), the signals with a seeded
+    half of them negated, inputs and targets alike: the families come in one orientation (a
+    sawtooth rises), and a network trained on them served -x up to 2 dB worse (signals.md, "Sign").
+    Otherwise `tensors` as they are."""
+    if not block.get("sign_symmetric"):  # the seed denoiser's block has no such key: the notebook's data
+        return tensors
+    noisy, targets = tensors.tensors
+    flip = np.random.default_rng([seed, part]).random(len(noisy)) < 0.5
+    sign = torch.from_numpy(np.where(flip, -1.0, 1.0).astype(np.float32))[:, None]
+    return TensorDataset(noisy * sign, targets * sign)
+
+
 def _layout(s: SignalSet) -> tuple:
     return s.family_names, s.noise_names, s.held_out
 
@@ -276,8 +299,8 @@ def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
         "held_out_kinds": list(full.held_out),
     }
     return Prepared(  # held-out kinds: in `raw` (to tune the classical filters, to score), never in a tensor
-        train=_tensors(train.take(train.trainable), block["targets"]),
-        val=_tensors(val.take(val.trainable), block["targets"]),
+        train=_with_both_signs(_tensors(train.take(train.trainable), block["targets"]), block, seed, 1),
+        val=_with_both_signs(_tensors(val.take(val.trainable), block["targets"]), block, seed, 2),
         test=_tensors(test, block["targets"]),
         meta=meta,
         raw={"val": val, "test": test},

@@ -210,6 +210,35 @@ def test_prepare_never_puts_a_held_out_kind_in_a_training_or_validation_tensor(h
         assert not (tensors[:, None, :] == held_out_inputs[None]).all(-1).any()
 
 
+def test_prepare_negates_a_seeded_half_of_the_improved_models_training_and_validation_signals(data_dir, blocks):
+    block = blocks["signal_denoiser"]
+    assert block["sign_symmetric"]
+    both = prepare(data_dir, block, "train.signal_denoiser", 0)
+    plain = prepare(data_dir, {**block, "sign_symmetric": False}, "train.signal_denoiser", 0)
+    for part in ("train", "val"):
+        (x, y), (x0, y0) = getattr(both, part).tensors, getattr(plain, part).tensors
+        negated = (x == -x0).all(1)
+        assert (negated | (x == x0).all(1)).all() and 0.25 < negated.float().mean() < 0.75
+        assert torch.equal(y[negated], -y0[negated]) and torch.equal(y[~negated], y0[~negated])
+        assert torch.equal(x, getattr(prepare(data_dir, block, "train.signal_denoiser", 0), part).tensors[0])
+    assert torch.equal(both.test.tensors[0], plain.test.tensors[0])  # scored as the data come
+    np.testing.assert_array_equal(both.raw["val"].noisy, plain.raw["val"].noisy)  # the baselines' tuning too
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_a_sign_symmetric_denoiser_serves_a_negated_signal_the_negated_answer(symmetric):
+    torch.manual_seed(0)
+    model = SignalDenoiser(channels=8, levels=2, kernel_size=3, trend_degree=2, targets="raw",
+                           sign_symmetric=symmetric).eval()
+    noisy = generate_signals(6, ["sawtooth", "sine"], NOISES, seed=3).noisy.astype(np.float64)
+    base, negated = serve(model, {"length": 150}, noisy), serve(model, {"length": 150}, -noisy)
+    odd = np.abs(negated["denoised"] + base["denoised"]).max() <= 1e-5 * np.ptp(noisy)
+    assert odd == symmetric
+    if symmetric:
+        assert (negated["path"] == base["path"]).all()
+        np.testing.assert_array_equal(negated["noise_sigma"], base["noise_sigma"])
+
+
 def test_prepare_rejects_an_empty_split_and_a_test_file_from_other_params(data_dir, blocks, tmp_path):
     with pytest.raises(ParamsError, match="train.signal_denoiser.split"):
         prepare(data_dir, {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.01}}, "train.signal_denoiser", 0)

@@ -22,9 +22,11 @@ from pipeline.tasks.signal_filters import (
 )
 from pipeline.tasks.signal_guard import (
     BLEND,
+    DIVERGENCE_PROBES,
     FALLBACK,
     MODEL,
     TREND,
+    _divergence_probes,
     acceptable,
     confirm_glitches,
     fallback_filter,
@@ -383,6 +385,31 @@ def test_a_signals_answer_is_the_same_in_any_unit_and_with_any_offset():
         np.testing.assert_allclose((out["denoised"] - offset) / scale, base["denoised"], rtol=0, atol=1e-6)
         np.testing.assert_allclose(out["noise_sigma"] / abs(scale), base["noise_sigma"], rtol=1e-6)
         assert (out["path"] == base["path"]).all()
+
+
+def test_with_an_odd_network_a_negated_signal_gets_the_negated_answer():
+    """The guard itself is odd: with a network that is (a running median), -x comes back as exactly
+    -(the answer to x), with the same path and noise level. Its probes are seeded alike for x and -x,
+    and drawn in pairs (e, -e), so an odd network's divergence comes out the same."""
+    s = generate_signals(10, ["sine", "sawtooth", "quadratic", "random_walk"], [{"kind": "relative", "sigma": 0.03},
+                                                                              {"kind": "dropout", "rate": 0.05}], seed=7)
+    model = RunningMedian()
+    base = serve(model, {"length": 150}, s.noisy)
+    out = serve(model, {"length": 150}, -s.noisy.astype(np.float64))
+    np.testing.assert_allclose(-out["denoised"], base["denoised"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out["noise_sigma"], base["noise_sigma"])
+    assert (out["path"] == base["path"]).all() and len(set(base["path"])) > 1
+
+
+def test_divergence_probes_come_in_antithetic_pairs_seeded_alike_in_any_unit_offset_and_sign():
+    x = generate_signals(3, ["sine"], [{"kind": "relative", "sigma": 0.1}], seed=1).noisy.astype(np.float64)
+    probes = _divergence_probes(x)
+    assert probes.shape == (DIVERGENCE_PROBES, 3, 150)
+    half = DIVERGENCE_PROBES // 2
+    np.testing.assert_array_equal(probes[:half], -probes[half:])
+    for other in (-x, 1e3 * x - 7, -2.5 * x + 1):
+        np.testing.assert_array_equal(_divergence_probes(other), probes)
+    assert not np.allclose(probes[:, 0], probes[:, 1])  # each signal its own
 
 
 def test_serve_answers_the_denoised_signals_the_noise_level_and_the_path():
