@@ -80,8 +80,9 @@ def score_all(kinds: list[str], params: dict, epochs: int, jobs: int, root: Path
                              (params["cpu_threads"],)) as pool:
         futures = {pool.submit(score_without, kind, params, epochs, root): kind for kind in kinds}
         for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            print(json.dumps({futures[future]: results[futures[future]]}), flush=True)
+            kind = futures[future]
+            results[kind] = future.result()
+            print(json.dumps({kind: results[kind]}), flush=True)
     return {kind: results[kind] for kind in kinds}
 
 
