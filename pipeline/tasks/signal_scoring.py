@@ -63,6 +63,16 @@ def snr_gain_db(noisy: np.ndarray, pure: np.ndarray, denoised: np.ndarray) -> fl
         return float(min(10 * np.log10(noise / residual), GAIN_CEILING_DB))
 
 
+def worse_than_input_share(noisy: np.ndarray, pure: np.ndarray, denoised: np.ndarray) -> float:
+    """The share of signals (rows) sent back with more squared error than they came in with: the
+    per-signal promise a group's pooled gain can hide. Signals that came in clean (a spikes input
+    without a spike) are left out: any answer but the input itself errs more than none."""
+    noise = np.sum(np.square(np.asarray(noisy, np.float64) - pure), -1)
+    error = np.sum(np.square(np.asarray(denoised, np.float64) - pure), -1)
+    carried = noise > 0
+    return float(np.mean(error[carried] > noise[carried])) if carried.any() else 0.0
+
+
 @dataclass(frozen=True)
 class Tuned:
     name: str
@@ -83,8 +93,9 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
     """One row per family x noise: test SNR gains of the guarded model (`model`), the model alone
     (`net`), each baseline (tuned on the group's validation signals), the guard's label-free
     fallback filter on its own (`fallback_filter`: `fallback`, see median_flag_fallback) and the LS
-    bound; the fallback's mean share of the answers; `held_out`: the model never trained on the
-    family."""
+    bound; the fallback's mean share of the answers; the shares of signals the guarded model and the
+    best classical filter send back worse than they came (worse_than_input_share); `held_out`: the
+    model never trained on the family."""
     rows = []
     for g, (family, noise) in enumerate(test.group_names()):
         v, t = val.group == g, test.group == g
@@ -94,12 +105,15 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
                      "net": snr_gain_db(noisy, pure, guarded.net[t]),
                      "fallback_share": float(guarded.fallback_share[t].mean()),
                      "trend_share": float(guarded.trend[t].mean()), "walk_share": float(guarded.walk[t].mean()),
-                     "noisy": 0.0}
+                     "worse_share": worse_than_input_share(noisy, pure, guarded.denoised[t]), "noisy": 0.0}
         tuned = {name: tune(name, val.noisy[v], val.pure[v]) for name in CLASSICAL}
-        for name, best in tuned.items():
-            row[name] = snr_gain_db(noisy, pure, CLASSICAL[name][0](noisy, *best.params))
-        row["fallback_filter"] = snr_gain_db(noisy, pure, fallback[t])
-        row["best_classical"] = max(row[name] for name in BASELINES)
+        answers = {"noisy": noisy, "fallback_filter": fallback[t],
+                   **{name: CLASSICAL[name][0](noisy, *best.params) for name, best in tuned.items()}}
+        for name in (*CLASSICAL, "fallback_filter"):
+            row[name] = snr_gain_db(noisy, pure, answers[name])
+        best_name = max(BASELINES, key=lambda name: row[name])
+        row["best_classical"] = row[best_name]
+        row["best_classical_worse_share"] = worse_than_input_share(noisy, pure, answers[best_name])
         row["margin_db"] = row["model"] - row["best_classical"]
         degree = LINEAR_FAMILIES.get(family)
         row["ls_bound"] = snr_gain_db(noisy, pure, ls_projection(noisy, degree)) if degree else None
@@ -111,7 +125,8 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
 
 BASELINES = ("noisy", *CLASSICAL, "fallback_filter")  # the best of these is "the best classical filter"
 HELD_OUT_TOLERANCE_DB = 1.0  # a held-out kind passes at >= 0 dB and within this of the best classical filter
-SUMMARIES = ("model", "net", "best_classical", "fallback_share", "trend_share", "walk_share")  # averaged per noise and per kind
+SUMMARIES = ("model", "net", "best_classical", "fallback_share", "trend_share", "walk_share", "worse_share",
+             "best_classical_worse_share")  # averaged per noise and per kind
 
 
 def passes(row: dict) -> bool:
@@ -153,6 +168,8 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluati
         metrics[f"test_fallback_share_{slice_}"] = row["fallback_share"]
         metrics[f"test_trend_share_{slice_}"] = row["trend_share"]
         metrics[f"test_walk_share_{slice_}"] = row["walk_share"]
+        metrics[f"test_worse_than_input_share_{slice_}"] = row["worse_share"]
+        metrics[f"baseline_best_classical_test_worse_than_input_share_{slice_}"] = row["best_classical_worse_share"]
         for name in (*CLASSICAL, "fallback_filter", "best_classical", "ls_bound"):
             if row[name] is not None:
                 metrics[f"baseline_{name}_test_snr_gain_db_{slice_}"] = row[name]
@@ -172,6 +189,8 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluati
         metrics[f"test_{part}fallback_share"] = summary["fallback_share"]
         metrics[f"test_{part}trend_share"] = summary["trend_share"]
         metrics[f"test_{part}walk_share"] = summary["walk_share"]
+        metrics[f"test_{part}worse_than_input_share"] = summary["worse_share"]
+        metrics[f"baseline_best_classical_test_{part}worse_than_input_share"] = summary["best_classical_worse_share"]
         metrics[f"test_{part}groups_passing"] = float(summary["groups_passing"])
         metrics[f"test_{part}groups"] = float(summary["groups"])
     for name in CLASSICAL:

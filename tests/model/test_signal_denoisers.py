@@ -256,6 +256,7 @@ def test_evaluate_names_a_metric_per_family_and_noise_and_gates_on_the_worst(hel
     for family in [*FAMILIES, "bumps"]:
         for noise in ("gaussian_sigma0.05", "spikes_rate0.02_level1"):
             for name in ("test_snr_gain_db", "test_net_snr_gain_db", "test_fallback_share", "test_trend_share", "test_walk_share",
+                         "test_worse_than_input_share", "baseline_best_classical_test_worse_than_input_share",
                          "baseline_savgol_test_snr_gain_db", "baseline_fallback_filter_test_snr_gain_db"):
                 assert f"{name}_{family}_{noise}" in m
     assert "baseline_ls_bound_test_snr_gain_db_random_quadratic_gaussian_sigma0.05" in m
@@ -267,6 +268,7 @@ def test_evaluate_names_a_metric_per_family_and_noise_and_gates_on_the_worst(hel
     assert [r["family"] for r in held_out] == ["bumps", "bumps"]
     assert m["test_min_margin_db_vs_best_classical"] == pytest.approx(min(r["margin_db"] for r in trained), abs=1e-3)
     assert m["test_held_out_min_snr_gain_db"] == pytest.approx(min(r["model"] for r in held_out), abs=1e-3)
+    assert m["test_held_out_worse_than_input_share"] == pytest.approx(np.mean([r["worse_share"] for r in held_out]), abs=1e-4)
     for row in rows:
         assert row["best_classical"] == max(row[k] for k in ("noisy", "moving_average", "savgol", "wiener",
                                                                "fallback_filter"))

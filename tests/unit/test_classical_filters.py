@@ -14,7 +14,7 @@ from pipeline.tasks.signal_filters import (
     windows,
 )
 from pipeline.tasks.signal_guard import Guarded, fallback_filter
-from pipeline.tasks.signal_scoring import GAIN_CEILING_DB, group_rows, snr_gain_db, tune
+from pipeline.tasks.signal_scoring import GAIN_CEILING_DB, group_rows, snr_gain_db, tune, worse_than_input_share
 
 rng = np.random.default_rng(0)
 
@@ -45,6 +45,17 @@ def test_snr_gain_aggregates_energy_over_the_group_not_per_signal():
     noisy = np.stack([np.full(10, 1.0), np.full(10, 3.0)])
     denoised = np.stack([np.zeros(10), np.full(10, 1.0)])  # residual energy 0 + 10, noise 10 + 90
     assert snr_gain_db(noisy, pure, denoised) == pytest.approx(10.0)
+
+
+def test_worse_than_input_share_counts_signals_that_err_more_than_they_came_in_and_skips_clean_ones():
+    pure = np.zeros((4, 10))
+    noisy = np.stack([np.full(10, 1.0), np.full(10, 1.0), np.full(10, 1.0), np.zeros(10)])  # the last came in clean
+    assert worse_than_input_share(noisy, pure, noisy) == 0.0  # the identity never errs more
+    denoised = np.stack([np.full(10, 1.1), np.zeros(10), np.full(10, -0.5), np.full(10, 0.01)])
+    assert worse_than_input_share(noisy, pure, denoised) == pytest.approx(1 / 3)  # the first of three noisy ones
+    # a group can gain overall while a signal in it comes back worse
+    assert snr_gain_db(noisy, pure, denoised) > 0
+    assert worse_than_input_share(pure, pure, denoised) == 0.0  # nothing came in noisy: nothing to count
 
 
 def test_ls_projection_reproduces_quadratics_and_gains_ten_log_n_over_three():
@@ -114,10 +125,13 @@ def test_group_rows_score_every_family_and_noise_and_bound_only_linear_families(
         assert row["best_classical"] == max(0.0, row["moving_average"], row["savgol"], row["wiener"],
                                             row["fallback_filter"])
         assert row["margin_db"] == -row["best_classical"]
+        assert row["worse_share"] == 0.0 and 0.0 <= row["best_classical_worse_share"] <= 1.0
         assert (row["ls_bound"] is None) == (row["family"] == "square")
     gaussian_quadratic = rows[2]  # random_quadratic / gaussian 0.05
     assert gaussian_quadratic["ls_bound"] == pytest.approx(17.0, abs=0.8)
     assert 12 < gaussian_quadratic["savgol"] < gaussian_quadratic["ls_bound"]
+    # the best filter of a square wave at 5 % noise rounds its edges: some signals come back worse
+    assert rows[4]["group"] == "square/gaussian_sigma0.05" and rows[4]["best_classical_worse_share"] > 0
 
 
 @pytest.mark.parametrize("length", [16, 17, 150])
