@@ -125,8 +125,18 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
 
 BASELINES = ("noisy", *CLASSICAL, "fallback_filter")  # the best of these is "the best classical filter"
 HELD_OUT_TOLERANCE_DB = 1.0  # a held-out kind passes at >= 0 dB and within this of the best classical filter
-SUMMARIES = ("model", "net", "best_classical", "fallback_share", "trend_share", "walk_share", "worse_share",
-             "best_classical_worse_share")  # averaged per noise and per kind
+# The row values averaged per noise and per kind (summary_rows), and the metric each is logged as:
+# per group with the group's slice appended, and over the trained (the held-out: `part`) groups.
+ROW_METRICS = {
+    "model": "test_{part}snr_gain_db",
+    "net": "test_{part}net_snr_gain_db",
+    "best_classical": "baseline_best_classical_test_{part}snr_gain_db",
+    "fallback_share": "test_{part}fallback_share",
+    "trend_share": "test_{part}trend_share",
+    "walk_share": "test_{part}walk_share",
+    "worse_share": "test_{part}worse_than_input_share",
+    "best_classical_worse_share": "baseline_best_classical_test_{part}worse_than_input_share",
+}
 
 
 def passes(row: dict) -> bool:
@@ -150,7 +160,7 @@ def summary_rows(rows: list[dict], by: str | None) -> list[dict]:
             part = [r for r in rows if (not by or r[by] == value) and r["held_out"] == held_out]
             if part:
                 out.append({**({by: value} if by else {}), "kinds": "held_out" if held_out else "trained",
-                            **{k: float(np.mean([r[k] for r in part])) for k in SUMMARIES},
+                            **{k: float(np.mean([r[k] for r in part])) for k in ROW_METRICS},
                             "min_margin_db": min(r["margin_db"] for r in part),
                             "groups_passing": sum(map(passes, part)), "groups": len(part)})
     return out
@@ -163,14 +173,9 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluati
     metrics: dict[str, float] = {}
     for row in rows:
         slice_ = f"{row['family']}_{row['noise']}"
-        metrics[f"test_snr_gain_db_{slice_}"] = row["model"]
-        metrics[f"test_net_snr_gain_db_{slice_}"] = row["net"]
-        metrics[f"test_fallback_share_{slice_}"] = row["fallback_share"]
-        metrics[f"test_trend_share_{slice_}"] = row["trend_share"]
-        metrics[f"test_walk_share_{slice_}"] = row["walk_share"]
-        metrics[f"test_worse_than_input_share_{slice_}"] = row["worse_share"]
-        metrics[f"baseline_best_classical_test_worse_than_input_share_{slice_}"] = row["best_classical_worse_share"]
-        for name in (*CLASSICAL, "fallback_filter", "best_classical", "ls_bound"):
+        for key, name in ROW_METRICS.items():
+            metrics[f"{name.format(part='')}_{slice_}"] = row[key]
+        for name in (*CLASSICAL, "fallback_filter", "ls_bound"):
             if row[name] is not None:
                 metrics[f"baseline_{name}_test_snr_gain_db_{slice_}"] = row[name]
     by_noise, by_kind = summary_rows(rows, "noise"), summary_rows(rows, "family")
@@ -181,16 +186,10 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluati
     for summary in summary_rows(rows, None):
         held_out = summary["kinds"] == "held_out"
         part = "held_out_" if held_out else ""
-        metrics[f"test_{part}snr_gain_db"] = summary["model"]
-        metrics[f"test_{part}net_snr_gain_db"] = summary["net"]
-        metrics[f"baseline_best_classical_test_{part}snr_gain_db"] = summary["best_classical"]
+        for key, name in ROW_METRICS.items():
+            metrics[name.format(part=part)] = summary[key]
         metrics[f"test_{part}min_snr_gain_db"] = min(r["model"] for r in rows if r["held_out"] == held_out)
         metrics[f"test_{part}min_margin_db_vs_best_classical"] = summary["min_margin_db"]
-        metrics[f"test_{part}fallback_share"] = summary["fallback_share"]
-        metrics[f"test_{part}trend_share"] = summary["trend_share"]
-        metrics[f"test_{part}walk_share"] = summary["walk_share"]
-        metrics[f"test_{part}worse_than_input_share"] = summary["worse_share"]
-        metrics[f"baseline_best_classical_test_{part}worse_than_input_share"] = summary["best_classical_worse_share"]
         metrics[f"test_{part}groups_passing"] = float(summary["groups_passing"])
         metrics[f"test_{part}groups"] = float(summary["groups"])
     for name in CLASSICAL:
