@@ -17,7 +17,7 @@ UI_PORT ?= 5000
 
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro, stages side by side)"
-	@echo "make quality            the denoiser's quality profile as a DVC experiment (~35 min on 2 CPU cores)"
+	@echo "make quality            the denoiser's quality profile as a DVC experiment (3x the data and epochs)"
 	@echo "make test               build .venv if missing, then run every test"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
@@ -42,7 +42,7 @@ repro: env
 
 # The signal denoiser's quality profile (README, "Compute and the quality profile"): 3x the data, a
 # 32-channel network, 60 epochs, the last 12 on the refine loss (a fifth, as in the default's 4 of 20);
-# about 32 min on 2 CPU cores (2026-11-29), a GPU is picked when present.
+# a GPU is picked when present.
 # A `dvc exp run --temp` (in a temp copy: the workspace and params.yaml keep the defaults) named
 # with the time (a name is taken once); `dvc exp show` compares. tests/unit/test_config.py checks
 # the overrides. It runs alone, so on two threads (cpu_threads=2, the thread count it was measured with).

@@ -33,9 +33,9 @@ sys.path.insert(0, str(REPO))
 
 from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
-from pipeline.io import write_text  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
 from pipeline.repro import default_jobs  # noqa: E402
+from publish import publish  # noqa: E402
 from train_on_device import environment, train_and_evaluate  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -156,10 +156,8 @@ def main() -> None:
         kinds = score_all(args.kinds or params["signals"]["families"], params, args.epochs, jobs, Path(tmp))
     summary = summarise(kinds, args.epochs)
     table = markdown(summary, gpu or "the CPU")
+    publish(Path(args.out), "leave_kind_out", summary, table)
     files = [Path(args.out) / "leave_kind_out.json", Path(args.out) / "leave_kind_out.md"]
-    write_text(files[0], json.dumps(summary, indent=2) + "\n")
-    write_text(files[1], table)
-    print(table)
     if not args.no_mlflow:
         print(f"logged to MLflow experiment {EXPERIMENT}, run {log_run(summary, params, files)}")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from pipeline.io import write_text  # noqa: E402
+from publish import publish  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results"
 
 SEED_SAMPLES, SEED_LENGTH = 100_000, 150
@@ -196,7 +195,7 @@ DEFAULT_SECTIONS = "generator,repro,serve"
 
 
 def markdown(results: dict) -> str:
-    lines = [f"Measured {results['date']} on {results['machine']}.", ""]
+    lines = []
     gen = results.get("generator")
     if gen:
         lines += ["| signal generation, 100k × 150 | notebook loop | pipeline |", "| --- | --- | --- |",
@@ -223,11 +222,9 @@ def markdown(results: dict) -> str:
                   f"{c['reference_val_mse']:.3g} after {c['reference_epochs']} epochs ({c['reference_seconds']} s); "
                   f"`{c['model']}` reaches it {reached}.", ""]
     if results.get("serve"):
-        lines += ["| served model | clients | requests | req/s | p50 ms | p99 ms | errors |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['model']} | {r['clients']} | {r['requests']} | {r['req_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
-                  f"{r['errors']} |"
-                  for r in results["serve"]] + [""]
+        from serve import table
+
+        lines += [table(results["serve"]), ""]
     return "\n".join(lines)
 
 
@@ -240,22 +237,13 @@ def main() -> None:
     if args.generate:
         print(json.dumps(generate(args.generate)))
         return
-    results = {"date": time.strftime("%Y-%m-%d"),
-               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, no GPU" if not _cuda() else _cuda()}
+    results = {}
     for name in args.only.split(","):
         print(f"== {name}", flush=True)
         figures = SECTIONS[name]()
         results.update(figures)
         print(json.dumps(figures, indent=1), flush=True)
-    write_text(RESULTS / "results.json", json.dumps(results, indent=2) + "\n")
-    write_text(RESULTS / "results.md", markdown(results) + "\n")
-    print(markdown(results))
-
-
-def _cuda() -> str | None:
-    import torch
-
-    return f"{torch.cuda.get_device_name()} ({os.cpu_count()} CPU cores)" if torch.cuda.is_available() else None
+    publish(RESULTS, "results", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ over loopback with 1 and 8 concurrent clients, print and write req/s, p50, p99 a
 
     python benchmarks/serve.py [--models stock-rnn ...] [--requests 400] [--seconds 3] [--workers 1]
 
-Writes benchmarks/results/serve.json. Each load ends at its request count or its time limit,
+Writes benchmarks/results/serve.{json,md}. Each load ends at its request count or its time limit,
 whichever comes first (a slow model is measured on fewer requests; the count is reported);
 only 127.0.0.1 is contacted.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -25,11 +23,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
-from pipeline.io import write_text  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
 from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
+from publish import publish  # noqa: E402
 
-OUT = REPO / "benchmarks" / "results" / "serve.json"
+RESULTS = REPO / "benchmarks" / "results"
+GOAL = "8 clients: >= 200 req/s, p99 <= 50 ms, 0 errors"
+
+
+def table(rows: list[dict]) -> str:
+    """The serving figures as a markdown table, one row per model and client count."""
+    lines = ["| served model | clients | requests | req/s | p50 ms | p99 ms | errors |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['model']} | {r['clients']} | {r['requests']} | {r['req_per_s']} | {r['p50_ms']} | "
+              f"{r['p99_ms']} | {r['errors']} |" for r in rows]
+    return "\n".join(lines)
 
 
 def serving_example(uri: str) -> dict:
@@ -112,13 +120,8 @@ def main() -> None:
                       f"p99 {row['p99_ms']:>6} ms  errors {row['errors']}  ({row['requests']} requests)")
     finally:
         stop_servers(servers)
-    write_text(OUT, json.dumps({
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "date": time.strftime("%Y-%m-%d"),
-        "goal": "8 clients: >= 200 req/s, p99 <= 50 ms, 0 errors",
-        "results": results,
-    }, indent=2) + "\n")
-    print(f"wrote {OUT.relative_to(REPO)}")
+    publish(RESULTS, "serve", {"goal": GOAL, "results": results}, f"Goal: {GOAL}.\n\n{table(results)}", quiet=True)
+    print("wrote benchmarks/results/serve.{json,md}")
 
 
 if __name__ == "__main__":

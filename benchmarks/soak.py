@@ -16,7 +16,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -26,9 +25,9 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve import REPO, run_threads, serving_example  # noqa: E402
+from publish import REPO, RESULTS, publish  # noqa: E402
+from serve import run_threads, serving_example  # noqa: E402
 
-from pipeline.io import write_text  # noqa: E402
 from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
 
 TIME_LIMIT_S = 600
@@ -162,19 +161,16 @@ def main() -> None:
 
     report = {
         "model": args.model, "alias": alias, "clients": args.clients,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "date": time.strftime("%Y-%m-%d"),
         "rss_mb_start": round(rss_start, 1), "rss_mb_end": round(rss_end, 1),
         "rss_growth_mb": round(rss_end - rss_start, 1), **result,
     }
-    out = REPO / "benchmarks" / "results" / f"soak_{args.model}.json"
-    write_text(out, json.dumps(report, indent=2) + "\n")
+    publish(RESULTS, f"soak_{args.model}", report)
     print(f"{args.model}: {report['requests']} requests in {report['seconds']} s, "
           f"{report['unexpected']} unexpected; server RSS {report['rss_mb_start']} -> {report['rss_mb_end']} MB "
           f"({report['rss_growth_mb']:+} MB)")
     for line in report["unexpected_examples"]:
         print("  unexpected:", line)
-    print(f"wrote {out.relative_to(REPO)}")
+    print(f"wrote benchmarks/results/soak_{args.model}.json")
     sys.exit(1 if report["unexpected"] else 0)
 
 

@@ -33,8 +33,8 @@ from pipeline import paths  # noqa: E402
 from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import validate_params  # noqa: E402
 from pipeline.errors import ParamsError  # noqa: E402
-from pipeline.io import write_text  # noqa: E402
 from pipeline.models import MODELS, ModelSpec  # noqa: E402
+from publish import publish  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 QUALITY_MODEL = "signal_denoiser"
@@ -165,7 +165,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - one model's failure is a result; the others still run
             summary["runs"][name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps({name: summary["runs"][name]}), flush=True)
-        write_text(out / "train_on_device.json", json.dumps(summary, indent=2) + "\n")
+        publish(out, "train_on_device", summary)
 
     for name in names:
         spec = MODELS[name]
@@ -180,8 +180,7 @@ def main() -> None:
             data_dir = Path(tmp) / "signals"
             generate(quality, data_dir)
             record(f"{QUALITY_MODEL} (quality profile)", lambda: run_one(MODELS[QUALITY_MODEL], quality, data_dir))
-    write_text(out / "train_on_device.md", markdown(summary))
-    print(markdown(summary))
+    publish(out, "train_on_device", summary, markdown(summary))
 
 
 if __name__ == "__main__":
