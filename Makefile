@@ -40,7 +40,7 @@ env: $(VENV)/.installed
 repro: env
 	python -m pipeline.repro
 
-# The signal denoiser's quality profile (README, "Compute and the quality profile"): 3x the data, a
+# The signal denoiser's quality profile (docs/denoiser.md, "The quality profile"): 3x the data, a
 # 32-channel network, 60 epochs, the last 12 on the refine loss (a fifth, as in the default's 4 of 20);
 # a GPU is picked when present.
 # A `dvc exp run --temp` (in a temp copy: the workspace and params.yaml keep the defaults) named
