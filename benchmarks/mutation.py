@@ -4,9 +4,10 @@
 
 mutmut (pinned, configured in pyproject.toml [tool.mutmut]) copies pipeline/ to mutants/ with
 every mutant of the configured files built in, behind a switch. GROUPS below names, per group, the
-functions whose mutants count (mutmut mutant-name globs) and the tests that cover them: each group
-is one `mutmut run` with its own tests as the test selection, so a group runs alone
-(`make mutate GROUP=stock_gate`) and a full run fits a session on 2 cores.
+functions whose mutants count (mutmut mutant-name globs) and the tests that cover them. One `mutmut
+run` takes the groups asked for (all by default; `make mutate GROUP=stock_gate` one), their tests
+as the test selection: mutmut records which selected tests call each function and runs a mutant
+against those tests alone, so a full run fits a session on 2 cores.
 
 A mutant the tests do not catch is a survivor ("survived", or "no tests" where no selected test
 calls the function in-process). One that changes nothing observable is named in
@@ -186,12 +187,17 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
     groups = report["groups"]
     rows = survivor_rows(groups, equivalents)
     commits = sorted({g["commit"] for g in groups.values()})
+    last = report.get("last_run")
+    ran = (f" Last run: {', '.join(last['groups'])} in {last['wall_seconds']} s of wall time (mutant generation, "
+           "mutmut's test mapping and the mutants)." if last else "")
     out = ["# Mutation testing (`make mutate`)", "",
            f"mutmut {report['mutmut']}, {report['cores']} CPU cores; commit measured: {', '.join(commits)}. "
-           "Each group is one `mutmut run` of its functions against its own tests (benchmarks/mutation.py, "
-           "GROUPS); `make mutate GROUP=name` reruns one. A survivor is a mutant no test caught: `survived`, "
+           "One `mutmut run` covers the groups asked for, their tests as the selection; mutmut runs each "
+           "mutant against the selected tests that call its function (benchmarks/mutation.py, GROUPS). "
+           "`make mutate GROUP=name` reruns one group. A survivor is a mutant no test caught: `survived`, "
            "or `no tests` where no selected test calls the function in-process. Equivalent mutants (no "
-           "observable change) carry their reason from benchmarks/mutation_equivalent.toml.", "",
+           "observable change) carry their reason from benchmarks/mutation_equivalent.toml. Time: the "
+           f"group's mutants' test runs added up ({report.get('workers', 1)} at a time).{ran}", "",
            "| group | what | mutants | killed | timeout | survived | no tests | other | unexplained | time (s) |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, g in groups.items():
@@ -235,15 +241,6 @@ def _worker(tests: list[str], globs: list[str], max_children: int) -> None:
     cli(["run", "--max-children", str(max_children), *globs])
 
 
-def _exit_codes(files: list[str]) -> dict[str, int | None]:
-    codes = {}
-    for f in files:
-        meta = ROOT / "mutants" / f"{f}.meta"
-        if meta.exists():
-            codes.update(json.loads(meta.read_text())["exit_code_by_key"])
-    return codes
-
-
 def _git_commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "pipeline", "tests"], cwd=ROOT,
@@ -251,32 +248,55 @@ def _git_commit() -> str:
     return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
-def run_group(name: str, group: Group, max_children: int) -> dict:
-    missing = [t for t in group.tests if not (ROOT / t.split("::")[0]).exists()]
+def run_groups(names: list[str], max_children: int) -> tuple[dict[str, dict], float]:
+    """One `mutmut run` of the named groups' functions with their tests as the test selection: mutmut
+    finds which selected tests call each function and runs a mutant against those alone. Returns each
+    group's results and the run's wall time."""
+    groups = {n: GROUPS[n] for n in names}
+    tests = sorted({t for g in groups.values() for t in g.tests})
+    globs = [f for g in groups.values() for f in g.functions]
+    missing = [t for t in tests if not (ROOT / t.split("::")[0]).exists()]
     if missing:
-        raise SystemExit(f"{name}: no such test file(s) {missing}")
-    print(f"== {name}: {len(group.functions)} function glob(s), tests {' '.join(group.tests)}", flush=True)
+        raise SystemExit(f"no such test file(s) {missing}")
+    print(f"mutmut run: {len(globs)} function glob(s) of {', '.join(names)}; tests {' '.join(tests)}", flush=True)
+    log_file = ROOT / "mutants" / "mutation-run.log"  # mutmut's own output, as it runs
+    log_file.parent.mkdir(exist_ok=True)
     start = time.monotonic()
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps([list(group.tests), list(group.functions)]),
-                           "--max-children", str(max_children)], cwd=ROOT, capture_output=True, text=True)
+    with log_file.open("w") as out:
+        done = subprocess.run([sys.executable, __file__, "--worker", json.dumps([tests, globs]),
+                               "--max-children", str(max_children)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.monotonic() - start
-    log = done.stdout + done.stderr
-    (ROOT / "mutants" / f"mutation-{name}.log").write_text(log)
+    log = log_file.read_text(errors="replace")
     from mutmut.stats import status_by_exit_code
 
-    codes = group_mutants(group, _exit_codes(sorted({source_file(g) for g in group.functions})))
-    if not codes:
-        raise SystemExit(f"{name}: mutmut made no mutants of {group.functions} (exit {done.returncode}):\n{log[-3000:]}")
-    if done.returncode != 0:
-        if NO_COVERING_TEST not in log:
-            raise SystemExit(f"{name}: mutmut failed (exit {done.returncode}):\n{log[-3000:]}")
-        codes = {k: 33 for k in codes}  # mutmut's "no tests": no selected test calls these functions
-    mutants = {k: status_by_exit_code[v] for k, v in codes.items()}
-    diffs = {k: _diff(k, source_file(k)) for k, s in mutants.items() if s not in CAUGHT}
-    print(f"   {counts(mutants)} in {seconds:.0f} s", flush=True)
-    return dict(what=group.what, functions=list(group.functions), tests=list(group.tests), commit=_git_commit(),
-                seconds=round(seconds, 1), mutants=dict(sorted(mutants.items(), key=lambda kv: _natural(kv[0]))),
-                diffs=diffs)
+    files = sorted({source_file(g) for g in globs})
+    codes, durations = _meta(files, "exit_code_by_key"), _meta(files, "durations_by_key")
+    if done.returncode != 0 and NO_COVERING_TEST not in log:
+        raise SystemExit(f"mutmut failed (exit {done.returncode}), see {log_file}:\n{log[-3000:]}")
+    commit, results = _git_commit(), {}
+    for name, group in groups.items():
+        mine = group_mutants(group, codes)
+        if not mine:
+            raise SystemExit(f"{name}: mutmut made no mutants of {group.functions}")
+        if done.returncode != 0:
+            mine = {k: 33 for k in mine}  # mutmut's "no tests": no selected test calls these functions
+        mutants = {k: status_by_exit_code[v] for k, v in sorted(mine.items(), key=lambda kv: _natural(kv[0]))}
+        diffs = {k: _diff(k, source_file(k)) for k, s in mutants.items() if s not in CAUGHT}
+        test_seconds = sum(durations.get(k, 0.0) for k in mutants)
+        results[name] = dict(what=group.what, functions=list(group.functions), tests=list(group.tests),
+                             commit=commit, seconds=round(test_seconds, 1), mutants=mutants, diffs=diffs)
+        print(f"   {name}: {counts(mutants)}; {test_seconds:.0f} s of mutant test runs", flush=True)
+    print(f"   wall time {seconds:.0f} s", flush=True)
+    return results, seconds
+
+
+def _meta(files: list[str], field: str) -> dict:
+    values = {}
+    for f in files:
+        meta = ROOT / "mutants" / f"{f}.meta"
+        if meta.exists():
+            values.update(json.loads(meta.read_text())[field])
+    return values
 
 
 def _diff(mutant: str, path: str) -> str:
@@ -311,9 +331,11 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = json.loads((RESULTS / "mutation.json").read_text()) if (RESULTS / "mutation.json").exists() else {}
     groups = {n: g for n, g in previous.get("groups", {}).items() if n in GROUPS and n not in names}
-    for name in names:
-        groups[name] = run_group(name, GROUPS[name], args.max_children)
-    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "groups": {n: groups[n] for n in GROUPS if n in groups}}
+    measured, seconds = run_groups(names, args.max_children)
+    groups.update(measured)
+    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children,
+              "last_run": {"groups": names, "commit": _git_commit(), "wall_seconds": round(seconds)},
+              "groups": {n: groups[n] for n in GROUPS if n in groups}}
     text = render_markdown(report, equivalents)
     unexplained = [r for r in survivor_rows(report["groups"], equivalents) if r["reason"] is None]
     (ROOT / "mutants" / "mutation.md").write_text(text)
