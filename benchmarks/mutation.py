@@ -37,6 +37,7 @@ SEP = "ǁ"  # mutmut's class separator in method mutant names: x<SEP>Class<SEP>m
 # mutmut's statuses that mean the tests caught the mutant; every other one is a survivor
 # ("not checked", "suspicious" and "skipped" too: nothing showed the mutant to be caught)
 CAUGHT = ("killed", "timeout", "segfault", "caught by type check")
+NOT_RUN = "not checked"  # an interrupted run's unfinished mutants: neither caught nor survivors
 NO_COVERING_TEST = "Stopping early, because we could not find any test case"
 
 
@@ -150,7 +151,7 @@ def survivor_rows(groups: dict[str, dict], equivalents: dict[str, dict]) -> list
     rows = []
     for gname, g in groups.items():
         for name, status in sorted(g["mutants"].items(), key=lambda kv: _natural(kv[0])):
-            if status in CAUGHT:
+            if status in CAUGHT or status == NOT_RUN:
                 continue
             diff = g["diffs"].get(name, "")
             change, entry = changed_lines(diff), equivalents.get(name)
@@ -180,7 +181,8 @@ def counts(mutants: dict[str, str]) -> dict[str, int]:
     statuses = list(mutants.values())
     return {"total": len(statuses), "killed": statuses.count("killed"), "timeout": statuses.count("timeout"),
             "survived": statuses.count("survived"), "no tests": statuses.count("no tests"),
-            "other": sum(s not in ("killed", "timeout", "survived", "no tests") for s in statuses)}
+            "not run": statuses.count(NOT_RUN),
+            "other": sum(s not in ("killed", "timeout", "survived", "no tests", NOT_RUN) for s in statuses)}
 
 
 def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
@@ -196,19 +198,18 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
            "mutant against the selected tests that call its function (benchmarks/mutation.py, GROUPS). "
            "`make mutate GROUP=name` reruns one group. A survivor is a mutant no test caught: `survived`, "
            "or `no tests` where no selected test calls the function in-process. Equivalent mutants (no "
-           "observable change) carry their reason from benchmarks/mutation_equivalent.toml. Time: the "
-           f"group's mutants' test runs added up ({report.get('workers', 1)} at a time).{ran}", "",
-           "| group | what | mutants | killed | timeout | survived | no tests | other | unexplained | time (s) |",
+           "observable change) carry their reason from benchmarks/mutation_equivalent.toml. "
+           f"{report.get('workers', 1)} mutants run at a time.{ran}", "",
+           "| group | what | mutants | killed | timeout | survived | no tests | other | not run | unexplained |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, g in groups.items():
         c = counts(g["mutants"])
         unexplained = sum(r["reason"] is None for r in rows if r["group"] == name)
         out.append(f"| {name} | {g['what']} | {c['total']} | {c['killed']} | {c['timeout']} | {c['survived']} | "
-                   f"{c['no tests']} | {c['other']} | {unexplained} | {g['seconds']:.0f} |")
+                   f"{c['no tests']} | {c['other']} | {c['not run']} | {unexplained} |")
     total = counts({n: s for g in groups.values() for n, s in g["mutants"].items()})
     out.append(f"| **all** | | {total['total']} | {total['killed']} | {total['timeout']} | {total['survived']} | "
-               f"{total['no tests']} | {total['other']} | {sum(r['reason'] is None for r in rows)} | "
-               f"{sum(g['seconds'] for g in groups.values()):.0f} |")
+               f"{total['no tests']} | {total['other']} | {total['not run']} | {sum(r['reason'] is None for r in rows)} |")
     out += ["", "## Survivors", ""]
     if not rows:
         out.append("None: the tests catch every mutant.")
@@ -267,27 +268,33 @@ def run_groups(names: list[str], max_children: int) -> tuple[dict[str, dict], fl
                                "--max-children", str(max_children)], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     seconds = time.monotonic() - start
     log = log_file.read_text(errors="replace")
-    from mutmut.stats import status_by_exit_code
-
-    files = sorted({source_file(g) for g in globs})
-    codes, durations = _meta(files, "exit_code_by_key"), _meta(files, "durations_by_key")
     if done.returncode != 0 and NO_COVERING_TEST not in log:
         raise SystemExit(f"mutmut failed (exit {done.returncode}), see {log_file}:\n{log[-3000:]}")
+    return collect(names, no_covering_test=done.returncode != 0), seconds
+
+
+def collect(names: list[str], no_covering_test: bool = False) -> dict[str, dict]:
+    """Each named group's results as mutmut's files under mutants/ hold them (also after an interrupted
+    run: its unfinished mutants are "not checked")."""
+    from mutmut.stats import status_by_exit_code
+
+    groups = {n: GROUPS[n] for n in names}
+    files = sorted({source_file(g) for group in groups.values() for g in group.functions})
+    codes = _meta(files, "exit_code_by_key")
     commit, results = _git_commit(), {}
     for name, group in groups.items():
         mine = group_mutants(group, codes)
         if not mine:
             raise SystemExit(f"{name}: mutmut made no mutants of {group.functions}")
-        if done.returncode != 0:
+        if no_covering_test:
             mine = {k: 33 for k in mine}  # mutmut's "no tests": no selected test calls these functions
         mutants = {k: status_by_exit_code[v] for k, v in sorted(mine.items(), key=lambda kv: _natural(kv[0]))}
-        diffs = {k: _diff(k, source_file(k)) for k, s in mutants.items() if s not in CAUGHT}
-        test_seconds = sum(durations.get(k, 0.0) for k in mutants)
+        diffs = {k: _diff(k, source_file(k)) for k, s in mutants.items() if s not in CAUGHT + (NOT_RUN,)}
+        # no time per group: under process_isolation = "forkserver" mutmut records every mutant's duration as 0
         results[name] = dict(what=group.what, functions=list(group.functions), tests=list(group.tests),
-                             commit=commit, seconds=round(test_seconds, 1), mutants=mutants, diffs=diffs)
-        print(f"   {name}: {counts(mutants)}; {test_seconds:.0f} s of mutant test runs", flush=True)
-    print(f"   wall time {seconds:.0f} s", flush=True)
-    return results, seconds
+                             commit=commit, mutants=mutants, diffs=diffs)
+        print(f"   {name}: {counts(mutants)}", flush=True)
+    return results
 
 
 def _meta(files: list[str], field: str) -> dict:
@@ -316,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-anyway", action="store_true",
                         help="write the report even when a survivor has no reason (the exit status is still 1)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--no-run", action="store_true",
+                        help="report the results mutants/ holds (an interrupted run's too) without running mutmut")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -331,10 +340,15 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = json.loads((RESULTS / "mutation.json").read_text()) if (RESULTS / "mutation.json").exists() else {}
     groups = {n: g for n, g in previous.get("groups", {}).items() if n in GROUPS and n not in names}
-    measured, seconds = run_groups(names, args.max_children)
+    if args.no_run:
+        measured, last = collect(names), None  # no wall time for a run this did not start
+    else:
+        measured, seconds = run_groups(names, args.max_children)
+        last = {"groups": names, "commit": _git_commit(), "wall_seconds": round(seconds)}
+        print(f"wall time {seconds:.0f} s")
     groups.update(measured)
-    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children,
-              "last_run": {"groups": names, "commit": _git_commit(), "wall_seconds": round(seconds)},
+    not_run = sum(s == NOT_RUN for g in measured.values() for s in g["mutants"].values())
+    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "last_run": last,
               "groups": {n: groups[n] for n in GROUPS if n in groups}}
     text = render_markdown(report, equivalents)
     unexplained = [r for r in survivor_rows(report["groups"], equivalents) if r["reason"] is None]
@@ -347,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {where}; {len(unexplained)} survivor(s) without a reason")
     for r in unexplained:
         print(f"  {r['name']} ({r['status']}): {r['change']}")
-    return 1 if unexplained else 0
+    if not_run:
+        print(f"{not_run} mutant(s) not run (an interrupted run): the report is incomplete")
+    return 1 if unexplained or not_run else 0
 
 
 if __name__ == "__main__":
