@@ -13,12 +13,13 @@ MODEL ?= stock-rnn
 PORT ?= 5001
 UI_PORT ?= 5000
 
-.PHONY: help env repro quality test bench soak serve ui plots plots-template clean
+.PHONY: help env repro quality test mutate bench soak serve ui plots plots-template clean
 
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro, stages side by side)"
 	@echo "make quality            the denoiser's quality profile as a DVC experiment (3x the data and epochs)"
 	@echo "make test               build .venv if missing, then run every test"
+	@echo "make mutate [GROUP=a,b]  mutation testing of the gates, parsers, guard, serving -> benchmarks/results/mutation.md"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
 	@echo "make bench              speed/memory benchmarks -> benchmarks/results/"
@@ -53,6 +54,13 @@ quality: env
 
 test: env
 	python -m pytest
+
+# mutmut over the functions where a wrong answer reaches users, each group against its own tests
+# (benchmarks/mutation.py, GROUPS); fails on a surviving mutant that has no reason in
+# benchmarks/mutation_equivalent.toml. GROUP=name[,name] runs only those groups.
+GROUP ?=
+mutate: env
+	python benchmarks/mutation.py $(if $(GROUP),--group $(GROUP))
 
 bench: env
 	python benchmarks/run.py
