@@ -59,7 +59,7 @@ def sure(noisy: np.ndarray, denoised: np.ndarray, noise: Noise, divergence: np.n
 FALLBACK_WIENER_MAX_WINDOW = 21  # wider adaptive windows smooth like the Savitzky-Golay ones
 
 
-def _fallback_candidates(clean: np.ndarray):
+def fallback_candidates(clean: np.ndarray):
     """(output, divergence) of every filter the fallback may pick: Savitzky-Golay filters, then
     adaptive Wiener filters (these keep jumps at 1-3 % noise, where smoothing across them costs
     more than the noise)."""
@@ -78,7 +78,7 @@ def fallback_filter(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.nda
     clean = deglitch(noisy, noise)
     best, best_divergence = clean, np.full(len(clean), float(clean.shape[-1]))  # not smoothed: the identity
     best_risk = sure(noisy, clean, noise, best_divergence)
-    for out, divergence in _fallback_candidates(clean):
+    for out, divergence in fallback_candidates(clean):
         risk = sure(noisy, out, noise, divergence)
         better = (risk < best_risk) & acceptable(noisy, out, noise)
         best, best_risk = np.where(better[:, None], out, best), np.where(better, risk, best_risk)

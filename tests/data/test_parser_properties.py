@@ -6,7 +6,6 @@ windows and splits never let a training sample see the period it is evaluated on
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import tempfile
 from pathlib import Path
@@ -18,11 +17,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from pipeline.data.lotto import read_lotto_xlsx
-from pipeline.data.stock import PRICE_COLUMNS, Scaler, StockPrices, make_windows, read_stock_csv
+from pipeline.data.stock import PRICE_COLUMNS, StockPrices, make_windows, read_stock_csv
 from pipeline.errors import DataError, ParamsError
 from pipeline.tasks import chronological_split
 from pipeline.tasks import lotto as lotto_task
-from pipeline.tasks.stock import _subset
+from pipeline.tasks import stock as stock_task
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FIRST_DAY = dt.date(2000, 1, 3)
@@ -192,24 +191,34 @@ def test_split_is_three_ordered_nonempty_parts_or_a_params_error(n, train, val):
 
 
 @SETTINGS
-@given(prices=stock_series(), window=st.integers(1, 10), train=st.floats(0.2, 0.7), val=st.floats(0.1, 0.25))
-def test_no_training_sample_sees_the_evaluation_period(prices, window, train, val):
-    assume(len(prices.dates) > window)
-    w = make_windows(prices, ["Open", "High", "Low"], window)
+@given(prices=stock_series(), window=st.integers(1, 10), train=st.floats(0.2, 0.7), val=st.floats(0.1, 0.25),
+       scaling=st.sampled_from(["train_max", "window_relative"]), factor=st.floats(0.1, 10.0))
+def test_no_training_sample_sees_the_evaluation_period(prices, window, train, val, scaling, factor):
+    """The stock task's own prepare, on a prices.npz: validation targets follow the training windows
+    and precede the test targets, and whatever the days after the last training target hold (the
+    prices there times `factor`), the training tensors and the fitted scaler are the same."""
+    assume(len(prices.dates) > window and factor != 1.0)
+    block = {"window": window, "features": ["Open", "High", "Low"], "scaling": scaling,
+             "split": {"train": train, "val": val}}
+
+    def prepare(table: np.ndarray):
+        folder = Path(tempfile.mkdtemp())
+        np.savez(folder / stock_task.PRICES_FILE, dates=prices.dates, prices=table)
+        return stock_task.prepare(folder, block, "train.stock_rnn", 0)
+
     try:
-        train_part, val_part, test_part = chronological_split(len(w.target), train, val)
+        prepared = prepare(prices.prices)
     except ParamsError:
         assume(False)
-    # every date a training window reads or predicts precedes every date it is scored on
-    last_train_day = w.target_dates[train_part].max()
-    assert last_train_day < w.target_dates[val_part].min() <= w.target_dates[val_part].max()
-    assert w.target_dates[val_part].max() < w.target_dates[test_part].min()
-    # scaling fitted on training windows ignores whatever the later periods hold
-    later = np.arange(len(w.target)) >= train_part.stop
-    changed = dataclasses.replace(w, inputs=np.where(later[:, None, None], w.inputs * 10, w.inputs),
-                                  target=np.where(later, w.target * 10, w.target))
-    fitted = Scaler.fit("train_max", _subset(w, train_part))
-    assert Scaler.fit("train_max", _subset(changed, train_part)) == fitted
+    n_train = len(prepared.train)
+    val_dates, test_dates = prepared.raw["val"].target_dates, prepared.raw["test"].target_dates
+    # the windows after the training ones, in order: validation, then test
+    np.testing.assert_array_equal(np.concatenate([val_dates, test_dates]), prices.dates[window + n_train:])
+    later = np.arange(len(prices.dates)) > window + n_train - 1  # after the last training target
+    changed = prepare(np.where(later[:, None], prices.prices * factor, prices.prices))
+    assert changed.meta["scaler"] == prepared.meta["scaler"]
+    for got, expected in zip(changed.train.tensors, prepared.train.tensors):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
 @SETTINGS

@@ -101,29 +101,9 @@ def test_window_longer_than_data_is_a_params_error():
         make_windows(synthetic(50), ["Open"], window=60, key="train.stock_rnn.window")
 
 
-def test_split_is_chronological_without_overlap():
-    w = make_windows(synthetic(200), ["Open", "High", "Low"], window=10)
-    train, val, test = chronological_split(len(w.target), 0.7, 0.15)
-    assert train.stop == val.start and val.stop == test.start and test.stop == len(w.target)
-    assert w.target_dates[train].max() < w.target_dates[val].min()
-    assert w.target_dates[val].max() < w.target_dates[test].min()
-
-
 def test_split_that_leaves_a_part_empty_is_rejected():
     with pytest.raises(ParamsError, match="leaves an empty part"):
         chronological_split(5, 0.85, 0.1)
-
-
-def test_train_max_scaling_is_fitted_on_training_part_only():
-    w = make_windows(synthetic(200), ["Open", "High", "Low"], window=10)
-    train, _, test = chronological_split(len(w.target), 0.7, 0.15)
-    from pipeline.tasks.stock import _subset
-
-    scaler = Scaler.fit("train_max", _subset(w, train))
-    assert scaler.target_max == w.target[train].max()
-    assert scaler.target_max < w.target[test].max()  # prices rise: the test period is out of range
-    scaled = scaler.transform_target(w.target[test], w.inputs[test])
-    assert scaled.max() > 1
 
 
 def test_window_relative_scaling_round_trips_and_is_scale_free():

@@ -1,4 +1,5 @@
-"""Lotto RNN: seed architecture, overfitting, windows/normalisation, evaluation, gate and serving."""
+"""Lotto RNN: seed architecture, overfitting, windows/normalisation, evaluation and serving (the gate:
+tests/unit/test_gates.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +10,9 @@ from pipeline.errors import ParamsError, PayloadError
 from pipeline.models import MODELS
 from pipeline.tasks import build_model
 from pipeline.tasks.lotto import (
-    ALPHA,
     LottoRNN,
     denormalise,
     evaluate,
-    gate,
     input_example,
     make_windows,
     normalise,
@@ -126,22 +125,6 @@ def test_evaluate_reports_model_chance_and_frequency(prepared, seed_model):
     assert set(rows[0]) == {"matches", "model", "chance", "frequency"}
     assert "random" in result.notes["randomness"] and "except by luck" in result.notes["randomness"]
     assert "match_distribution" in result.figures
-
-
-def test_gate_needs_significance_against_both_baselines():
-    def metrics(mean, p_chance, p_frequency):
-        return {"test_mean_matches": mean, "baseline_chance_test_mean_matches": 0.8,
-                "baseline_frequency_test_mean_matches": 0.79, "test_p_vs_chance": p_chance,
-                "test_p_vs_frequency": p_frequency, "test_draws": 174.0}
-
-    lucky = gate(metrics(0.91, 0.03, 0.04))  # better than chance, but not beyond luck
-    assert not lucky.passed
-    assert "0.910" in lucky.reason and "0.800" in lucky.reason and "0.790" in lucky.reason
-    assert "p=0.03" in lucky.reason and "not better than luck" in lucky.reason
-    assert not gate(metrics(1.2, ALPHA / 10, 0.5)).passed  # beats chance, not the frequency ticket
-    passed = gate(metrics(1.2, ALPHA / 10, ALPHA / 10))
-    assert passed.passed and "beats both" in passed.reason
-    assert passed.score == ALPHA / 10 and passed.score_name == "test_p_vs_chance"
 
 
 # --- serving ----------------------------------------------------------------------------

@@ -284,16 +284,26 @@ def test_an_input_that_is_nearly_all_glitches_keeps_the_network_answer():
     np.testing.assert_array_equal(answer, net)
 
 
+FALLBACK_TARGET_DB = -0.5  # the fallback filter's promise: (nearly) never worse than the input
+# Known misses and the bound each is held to: the gain measured on these signals less 0.5 dB, so that
+# the miss cannot grow unseen. A Brownian path at 1 % noise: its own increments are larger than the
+# noise at every frequency, so the noise estimate from the signal alone is ~3x too high and the
+# fallback smooths the path (README, known misses); the guard's walk expert catches most of these.
+FALLBACK_KNOWN_MISS_DB = {("random_walk", 0.01): -9.9}
+
+
 @pytest.mark.parametrize("kind", ["random_walk", "bumps", "square", "chirp"])
 @pytest.mark.parametrize("sigma", [0.01, 0.3])
 def test_fallback_filter_does_no_harm(kind, sigma):
-    """Except on a Brownian path at 1 % noise: its own increments are larger than the noise at every
-    frequency, so the noise estimate from the signal alone is ~3x too high (README, known misses)."""
-    if (kind, sigma) == ("random_walk", 0.01):
-        pytest.xfail("rough signal taken for noise by sigma-hat: the guard's walk expert, not the fallback, "
-                     "catches most of these")
     s = noisy_set([kind], sigma, n=100)
-    assert snr_gain_db(s.noisy, s.pure, fallback_filter(s.noisy, estimate_noise(s.noisy))[0]) > -0.5
+    gain = snr_gain_db(s.noisy, s.pure, fallback_filter(s.noisy, estimate_noise(s.noisy))[0])
+    bound = FALLBACK_KNOWN_MISS_DB.get((kind, sigma))
+    if bound is None:
+        assert gain > FALLBACK_TARGET_DB
+        return
+    assert gain >= bound, f"the known miss grew: {gain:.2f} dB, below its bound {bound} dB"
+    assert gain <= FALLBACK_TARGET_DB, (f"{kind} at sigma {sigma} is fixed ({gain:.2f} dB): drop it from "
+                                        f"FALLBACK_KNOWN_MISS_DB so that the target {FALLBACK_TARGET_DB} dB holds it")
 
 
 @pytest.mark.parametrize("window", [3, 7, 21])

@@ -1,0 +1,118 @@
+"""Two checks of the do-no-harm guard on inputs built so that the check decides the outcome: the
+blend of the model's answer with the fallback must itself be acceptable, and the fallback filter
+takes only acceptable candidates."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.data.signals import generate_signals
+from pipeline.tasks.signal_filters import Noise, deglitch, estimate_noise
+from pipeline.tasks.signal_guard import (BLEND, FALLBACK, acceptable, fallback_candidates, fallback_filter,
+                                         guarded_denoise, sure)
+from pipeline.tasks.signal_scoring import snr_gain_db, worse_than_input_share
+from pipeline.tasks.signals import MinMaxDenoiser
+
+
+class Answers(MinMaxDenoiser):
+    """A stand-in network that answers row i of `answer` for inputs nearest row i of `inputs` (the
+    guard asks about the input and slightly perturbed copies of it, for the divergence)."""
+
+    def __init__(self, answer: np.ndarray, inputs: np.ndarray):
+        super().__init__("raw")
+        self.answer = torch.nn.Parameter(torch.tensor(answer, dtype=torch.float32), requires_grad=False)
+        self.inputs = torch.tensor(inputs, dtype=torch.float32)
+
+    def denoise(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.answer[torch.cdist(noisy, self.inputs).argmin(-1)]
+
+
+# --- the blend must pass the check too ---------------------------------------------------------
+
+
+def answers_around_the_fallback(shape: np.ndarray):
+    """Sines under 5 % white noise, the fallback's answer for each, and a network answer built around
+    it: residual 2 s - r, where r is the fallback's residual and s a pattern of `shape` at 0.2 noise
+    sigmas. Half-way between the two, the residual is s alone."""
+    s = generate_signals(40, ["sine"], [{"kind": "relative", "sigma": 0.05}], seed=1)
+    noisy = s.noisy.astype(np.float64)
+    noise = estimate_noise(noisy)
+    assert noise.white.all() and not noise.glitches.any()  # the fallback is asked about the same noise
+    classical = fallback_filter(noisy, noise)[0]
+    pattern = 0.2 * noise.sigma[:, None] * shape / np.sqrt(np.mean(np.square(shape)))
+    answer = noisy - (2 * pattern - (noisy - classical))
+    return noisy, noise, classical, answer
+
+
+def test_a_blend_whose_residual_is_structure_is_refused_for_the_fallback():
+    """The answer and the fallback each pass the check, and SURE puts the blend near half-way; there
+    the noise cancels and the residual is a slow wave (its neighbours share their sign): the blend
+    fails the check, and the guard serves the fallback."""
+    t = np.arange(150)
+    noisy, noise, classical, answer = answers_around_the_fallback(np.sin(2 * np.pi * 1.5 * t / 150))
+    assert acceptable(noisy, answer, noise).all() and acceptable(noisy, classical, noise).all()
+    assert not acceptable(noisy, (answer + classical) / 2, noise).any()
+    guarded = guarded_denoise(Answers(answer, noisy), noisy)
+    assert (guarded.path == FALLBACK).all() and (guarded.fallback_share == 1).all()
+    np.testing.assert_array_equal(guarded.denoised, classical.astype(np.float32))
+
+
+def test_a_blend_whose_residual_looks_like_noise_is_served():
+    """The same construction with an alternating pattern: half-way the residual changes sign at every
+    point, the blend passes the check and is served."""
+    noisy, noise, classical, answer = answers_around_the_fallback((-1.0) ** np.arange(150))
+    guarded = guarded_denoise(Answers(answer, noisy), noisy)
+    assert (guarded.path == BLEND).all()
+    assert np.all((guarded.fallback_share > 0.2) & (guarded.fallback_share < 0.8))
+    share = guarded.fallback_share[:, None]
+    np.testing.assert_allclose(guarded.denoised, answer + share * (classical - answer), rtol=0, atol=1e-5)
+
+
+# --- the fallback filter takes only acceptable candidates ----------------------------------------
+
+
+def sines_with_noise_level(given: float):
+    """Sines of 5 periods under white noise of 1 % of their amplitude, and a Noise that says the
+    noise is `given` x that."""
+    rng = np.random.default_rng(0)
+    t = np.arange(150)
+    pure = np.sin(2 * np.pi * 5 * t / 150 + rng.uniform(0, 2 * np.pi, (20, 1)))
+    noisy = pure + 0.01 * rng.standard_normal(pure.shape)
+    return pure, noisy, Noise(np.full(20, given * 0.01), np.zeros_like(noisy))
+
+
+def candidate_risks(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(SURE (C, N), acceptable (C, N), outputs (C, N, L)) of every candidate the fallback may pick."""
+    clean = deglitch(noisy, noise)
+    outputs, divergences = zip(*fallback_candidates(clean))
+    risks = np.stack([sure(noisy, out, noise, div) for out, div in zip(outputs, divergences)])
+    return risks, np.stack([acceptable(noisy, out, noise) for out in outputs]), np.stack(outputs)
+
+
+def test_the_fallback_refuses_a_lower_sure_candidate_whose_residual_is_signal():
+    """Told a noise level 10x the truth, SURE favours smoothing the sines away: on every input the
+    candidate with the lowest SURE flattens them (its residual is the sine, neighbours of one sign)
+    and would send every signal back worse than it came. The fallback refuses it and takes the best
+    acceptable candidate, which improves on every input."""
+    pure, noisy, noise = sines_with_noise_level(10.0)
+    risks, fine, outputs = candidate_risks(noisy, noise)
+    lowest = outputs[risks.argmin(0), np.arange(len(noisy))]
+    assert not fine[risks.argmin(0), np.arange(len(noisy))].any()  # the lowest-SURE candidate fails the check
+    assert worse_than_input_share(noisy, pure, lowest) == 1.0
+    out, divergence = fallback_filter(noisy, noise)
+    assert acceptable(noisy, out, noise).all()
+    # what it took is the acceptable candidate with the lowest SURE
+    np.testing.assert_allclose(sure(noisy, out, noise, divergence), np.where(fine, risks, np.inf).min(0), rtol=1e-12)
+    assert worse_than_input_share(noisy, pure, out) == 0.0 and snr_gain_db(noisy, pure, out) > 3
+
+
+def test_the_fallback_takes_the_lowest_sure_candidate_when_it_is_acceptable():
+    """Told the true noise level, the lowest-SURE candidate passes the check and is taken."""
+    pure, noisy, noise = sines_with_noise_level(1.0)
+    risks, fine, outputs = candidate_risks(noisy, noise)
+    best = risks.argmin(0)
+    assert fine[best, np.arange(len(noisy))].all()
+    out, divergence = fallback_filter(noisy, noise)
+    np.testing.assert_array_equal(out, outputs[best, np.arange(len(noisy))])
+    assert np.all(sure(noisy, out, noise, divergence) < sure(noisy, noisy, noise, 150.0))  # better than no smoothing
+    assert snr_gain_db(noisy, pure, out) > 3

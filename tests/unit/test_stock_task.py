@@ -1,0 +1,109 @@
+"""The stock task's prepare on a prices.npz it reads like the pipeline's: windows split in time order
+(oldest for training, newest for testing) and scaling fitted on the training period alone."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.data.stock import PRICE_COLUMNS, Scaler
+from pipeline.tasks import stock
+
+WINDOW = 5
+FEATURES = ["Open", "High", "Low"]
+DAYS = 120
+# Days from here on trade at a level ten times higher: they fall in the validation and test
+# periods (training targets end at day WINDOW + int(0.6 * (DAYS - WINDOW)) - 1 = 73).
+JUMP = 90
+SCALINGS = ["train_max", "window_relative"]
+
+
+def block(scaling: str) -> dict:
+    return {"window": WINDOW, "features": FEATURES, "scaling": scaling, "split": {"train": 0.6, "val": 0.2}}
+
+
+def rising_prices() -> tuple[np.ndarray, np.ndarray]:
+    """(dates, OHLC prices): a close that rises by one dollar a day, distinct on every day, and ten
+    times higher from day JUMP on; Open/High/Low a fixed step from it."""
+    day = np.arange(DAYS, dtype=np.float64)
+    close = np.where(day < JUMP, 100 + day, 10 * (100 + day))
+    prices = np.stack([close - 0.5, close + 1.0, close - 1.0, close], axis=1)
+    return np.datetime64("2021-03-01") + np.arange(DAYS), prices
+
+
+def prepare_from(tmp_path: Path, dates: np.ndarray, prices: np.ndarray, scaling: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    np.savez(tmp_path / stock.PRICES_FILE, dates=dates, prices=prices)
+    return stock.prepare(tmp_path, block(scaling), "train.stock_rnn", seed=0)
+
+
+def training_days(prepared, prices: np.ndarray) -> np.ndarray:
+    """The day each training target closes on, read back from the train_max-scaled targets (every
+    day's close is distinct: the nearest one is the day)."""
+    target = prepared.train.tensors[1][:, 0].double().numpy() * prepared.meta["scaler"]["target_max"]
+    close = prices[:, PRICE_COLUMNS.index("Close")]
+    days = np.abs(target[:, None] - close[None]).argmin(1)
+    np.testing.assert_allclose(close[days], target, rtol=1e-5)  # each target is one day's close
+    return days
+
+
+def test_prepare_splits_the_windows_in_time_order(tmp_path):
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, "train_max")
+    train_days = training_days(prepared, prices)
+    val, test = prepared.raw["val"].target_dates, prepared.raw["test"].target_dates
+    assert len(train_days) and len(val) and len(test)
+    # every training target precedes every validation target, which precede every test target
+    assert dates[train_days].max() < val.min() and val.max() < test.min()
+    # and within each part the windows keep their order: together, every target day once, oldest first
+    np.testing.assert_array_equal(np.concatenate([dates[train_days], val, test]), dates[WINDOW:])
+    # a training window holds the WINDOW days before its target, in model units
+    inputs = prepared.train.tensors[0].double().numpy() * prepared.meta["scaler"]["feature_max"]
+    for i, day in enumerate(train_days):
+        np.testing.assert_allclose(inputs[i], prices[day - WINDOW:day, :3], rtol=1e-6)
+
+
+def test_train_max_scaling_is_fitted_on_the_training_windows_only(tmp_path):
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, "train_max")
+    fitted = Scaler.from_dict(prepared.meta["scaler"])
+    last_target = WINDOW + len(prepared.train) - 1  # the day the last training window predicts
+    feature_columns = [PRICE_COLUMNS.index(f) for f in FEATURES]
+    # the training windows read days 0..last_target - 1 and predict days WINDOW..last_target
+    assert fitted.kind == "train_max"
+    assert fitted.feature_max == prices[:last_target, feature_columns].max()
+    assert fitted.target_max == prices[WINDOW:last_target + 1, PRICE_COLUMNS.index("Close")].max()
+    # every window's stats are ten times higher: fitted on all of them, the scaler would differ
+    assert prices[:-1, feature_columns].max() > 5 * fitted.feature_max
+    assert prices[WINDOW:, PRICE_COLUMNS.index("Close")].max() > 5 * fitted.target_max
+    # scaled by the training period's maximum, the later period lies far outside 0..1
+    assert prepared.test.tensors[1].min() > 5
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_the_training_data_and_scaler_ignore_whatever_the_later_periods_hold(tmp_path, scaling):
+    """Prices after the last training target changed (x 3): the training tensors and the scaler stay
+    exactly the same, while the validation targets change."""
+    dates, prices = rising_prices()
+    before = prepare_from(tmp_path / "before", dates, prices, scaling)
+    later = np.arange(DAYS) > WINDOW + len(before.train) - 1
+    after = prepare_from(tmp_path / "after", dates, np.where(later[:, None], 3 * prices, prices), scaling)
+    assert after.meta["scaler"] == before.meta["scaler"]
+    for got, expected in zip(after.train.tensors, before.train.tensors):
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    # the change reached the validation period: its first target is a changed day's close
+    assert not np.array_equal(after.val.tensors[1].numpy(), before.val.tensors[1].numpy())
+
+
+def test_window_relative_scaling_fits_no_statistics(tmp_path):
+    """Each window is divided by its own last day: nothing is fitted, so nothing can leak."""
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, "window_relative")
+    assert prepared.meta["scaler"] == Scaler("window_relative").to_dict()
+    scaler = Scaler.from_dict(prepared.meta["scaler"])
+    x, y = (t.double().numpy() for t in prepared.train.tensors)
+    # a training window and its target, relative to the window's last day
+    reference = prices[WINDOW - 1, :3].mean()
+    np.testing.assert_allclose(x[0], prices[:WINDOW, :3] / reference - 1, atol=1e-6)
+    np.testing.assert_allclose(scaler.inverse_target(y[:1, 0], prices[None, :WINDOW, :3]), prices[WINDOW, 3], rtol=1e-6)
