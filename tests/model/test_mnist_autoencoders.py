@@ -85,15 +85,6 @@ OVERFIT = {
 }
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny batches gain nothing from threads, and lose a lot to them on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name", OVERFIT)
 def test_overfits_a_tiny_batch(name, one_thread):
     block, lr = OVERFIT[name]

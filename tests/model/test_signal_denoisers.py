@@ -32,13 +32,9 @@ FAMILIES = ["random_quadratic", "sine", "square"]
 NOISES = [{"kind": "gaussian", "sigma": 0.05}, {"kind": "spikes", "rate": 0.02, "level": 1.0}]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (and stalls on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: a second thread only adds synchronisation (and stalls on a busy machine).
+# A module-scoped fixture: the module-scoped trainings below run on one thread too.
+pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 
 @pytest.fixture(scope="module")
