@@ -1,13 +1,13 @@
 """Stock CSV parsing, windows, chronological split and leak-free scaling."""
 import numpy as np
 import pytest
+from builders import raw_file
 
 from pipeline.data.stock import Scaler, StockPrices, make_windows, read_stock_csv
 from pipeline.errors import DataError, ParamsError
 from pipeline.ingest import ingest
 from pipeline.tasks import chronological_split
 
-REAL = "data/raw/nflx/NFLX_2002-05-23_to_2022-11-02.csv"
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 GOOD_ROWS = [
     "2020-01-02,10,12,9,11,11,100",
@@ -23,7 +23,7 @@ def write(tmp_path, lines, name="prices.csv"):
 
 
 def test_real_file_parses():
-    prices = read_stock_csv(REAL)
+    prices = read_stock_csv(raw_file("nflx", "NFLX_2002-05-23_to_2022-11-02.csv"))
     assert len(prices.dates) == 5149
     assert str(prices.dates[0]) == "2002-05-23" and str(prices.dates[-1]) == "2022-11-02"
     assert prices.prices.dtype == np.float64 and prices.prices.shape == (5149, 4)

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 @pytest.fixture(scope="module")
 def blocks():
-    return load_params()["train"]
+    return load_params(REPO / "params.yaml")["train"]
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +362,7 @@ from pipeline.config import load_params
 from pipeline.models import MODELS
 from pipeline.train import fit_model, prepare_and_build
 
-params = load_params()
+params = load_params(REPO / "params.yaml")
 block = params["train"]["signal_denoiser"]
 params["train"]["signal_denoiser"] = {**block, "epochs": 1, "refine_epochs": 0, "channels": 4, "batch_size": 64}
 spec = MODELS["signal_denoiser"]
