@@ -78,7 +78,7 @@ CASES = [
     ("stock-truncated-row", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "2020-01-03,11,13"]),
      ": line 3: expected 7 fields like the header, found 3"),
     ("stock-unsorted", "stock", stock([STOCK_HEADER, STOCK_ROWS[1], STOCK_ROWS[0]]),
-     ": line 3: date earlier than the row before 2020-01-02 (after 2020-01-03); dates must be strictly ascending"),
+     ": line 3: date 2020-01-02 is earlier than the row before's (2020-01-03); dates must be strictly ascending"),
     ("stock-duplicate-date", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], STOCK_ROWS[0]]),
      ": line 3: duplicated date 2020-01-02 (after 2020-01-02); dates must be strictly ascending"),
     ("stock-bad-date", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "03.01.2020,11,13,10,12,12,100"]),
