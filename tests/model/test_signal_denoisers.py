@@ -367,7 +367,7 @@ from pipeline.config import load_params
 from pipeline.models import MODELS
 from pipeline.train import fit_model, prepare_and_build
 
-params = load_params(REPO / "params.yaml")
+params = load_params()
 block = params["train"]["signal_denoiser"]
 params["train"]["signal_denoiser"] = {**block, "epochs": 1, "refine_epochs": 0, "channels": 4, "batch_size": 64}
 spec = MODELS["signal_denoiser"]
