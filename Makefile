@@ -18,7 +18,8 @@ UI_PORT ?= 5000
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro, stages side by side)"
 	@echo "make quality            the denoiser's quality profile as a DVC experiment (3x the data and epochs)"
-	@echo "make test               build .venv if missing, then run every test"
+	@echo "make test               build .venv if missing, then run every test, in a random order (its seed is printed);"
+	@echo "                        PYTEST_ARGS='--randomly-seed=N' repeats an order, '-p no:randomly' keeps the file order"
 	@echo "make mutate [GROUP=a,b]  mutation testing of the gates, parsers, guard, serving -> benchmarks/results/mutation.md"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
@@ -52,8 +53,10 @@ QUALITY_PARAMS := cpu_threads=2 signals.n_per_family=600 train.signal_denoiser.c
 quality: env
 	dvc exp run --temp -n denoiser-quality-$$(date +%Y%m%d-%H%M) $(addprefix -S ,$(QUALITY_PARAMS))
 
+# pytest-randomly shuffles the order (a new seed each run, printed in the header); .ci/run fixes one
+PYTEST_ARGS ?=
 test: env
-	python -m pytest
+	python -m pytest $(PYTEST_ARGS)
 
 # mutmut over the functions where a wrong answer reaches users, each group against its own tests
 # (benchmarks/mutation.py, GROUPS); fails on a surviving mutant that has no reason in

@@ -1,19 +1,96 @@
 """Shared fixtures: a scratch working directory that runs real stages on tiny stock params, and the
 end-to-end project: the real `dvc repro` on tiny params in a temp copy of the repo, built once per
-session in the background while the tests that do not need it run (those that do run last)."""
+session in the background while the tests that do not need it run (those that do run last); and
+the process-wide state every test and every test module leaves as it found it."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# handlers a stage's entry point (pipeline.cli.main_wrapper) installs when a test calls it in-process
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Undo, on the way out, what code run in this process changed for every later test: the working
+    directory, os.environ, the SIGINT/SIGTERM handlers, torch's thread count and the BLAS/OpenMP
+    pools' limits (pipeline.cli.pin_cpu_threads sets both). torch and threadpoolctl are only
+    consulted when already imported (collecting a test module that uses torch imports it): without
+    a count from before, there is none to go back to."""
+    cwd = os.getcwd()
+    environ = dict(os.environ)
+    handlers = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS}
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch else None
+    threadpoolctl = sys.modules.get("threadpoolctl")
+    pools = threadpoolctl.threadpool_limits(limits=None) if threadpoolctl else None  # records, changes nothing
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update({name: value for name, value in environ.items() if os.environ.get(name) != value})
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if pools is not None:
+            pools.restore_original_limits()
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+
+
+@pytest.fixture(autouse=True)
+def _keep_process_state() -> Iterator[None]:
+    with process_state_kept():
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _keep_process_state_per_module() -> Iterator[None]:
+    """Module-scoped fixtures (set up before, torn down after, every test of their module) are
+    undone at the module's end: autouse makes this the first fixture of its scope to be set up."""
+    with process_state_kept():
+        yield
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch at `count` threads inside the block, at its previous count after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """torch on one thread for one test: tiny tensors gain nothing from a second thread and lose a
+    lot to it on a busy machine."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread_per_module() -> Iterator[None]:
+    """As `one_thread`, for a whole module and its module-scoped fixtures (request it from them)."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -85,10 +85,11 @@ def _check_order(path: Path, dates: np.ndarray, lines: list[int]) -> None:
     bad = np.flatnonzero(step <= 0)
     if bad.size:
         i = bad[0] + 1
-        problem = "duplicated date" if step[bad[0]] == 0 else "date earlier than the row before"
-        raise DataError(
-            path, f"{problem} {dates[i]} (after {dates[i - 1]}); dates must be strictly ascending", f"line {lines[i]}"
-        )
+        if step[bad[0]] == 0:
+            problem = f"duplicated date {dates[i]} (after {dates[i - 1]})"
+        else:
+            problem = f"date {dates[i]} is earlier than the row before's ({dates[i - 1]})"
+        raise DataError(path, f"{problem}; dates must be strictly ascending", f"line {lines[i]}")
 
 
 def _check_consistency(path: Path, prices: np.ndarray, lines: list[int]) -> None:

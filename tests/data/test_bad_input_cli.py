@@ -62,7 +62,7 @@ def mnist(mutate):
     return build
 
 
-# (case id, dataset, builder(tmp) -> path, expected message after "error: <path>")
+# (case id, dataset, builder(tmp) -> path, the whole message after "error: <path>")
 CASES = [
     ("stock-empty", "stock", stock([]), ": file is empty; expected a header line with Date, Open, High, Low, Close"),
     ("stock-header-only", "stock", stock([STOCK_HEADER]), ": no data rows after the header"),
@@ -78,7 +78,7 @@ CASES = [
     ("stock-truncated-row", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "2020-01-03,11,13"]),
      ": line 3: expected 7 fields like the header, found 3"),
     ("stock-unsorted", "stock", stock([STOCK_HEADER, STOCK_ROWS[1], STOCK_ROWS[0]]),
-     ": line 3: date earlier than the row before 2020-01-02 (after 2020-01-03); dates must be strictly ascending"),
+     ": line 3: date 2020-01-02 is earlier than the row before's (2020-01-03); dates must be strictly ascending"),
     ("stock-duplicate-date", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], STOCK_ROWS[0]]),
      ": line 3: duplicated date 2020-01-02 (after 2020-01-02); dates must be strictly ascending"),
     ("stock-bad-date", "stock", stock([STOCK_HEADER, STOCK_ROWS[0], "03.01.2020,11,13,10,12,12,100"]),
@@ -95,31 +95,39 @@ CASES = [
      ": cannot read as an .xlsx workbook (BadZipFile: File is not a zip file)"),
 ]
 
-# lotto cases whose exact text is owned by tests/data/test_lotto.py: here only the place is pinned
-LOTTO_PLACES = [
-    ("lotto-empty-number", lotto(set_cell(5, 14, None)), "row 5 (round 5), column O"),
-    ("lotto-duplicate-number", lotto(lambda rows: rows[lotto_excel_row(6, 1) - 1].__setitem__(
-        14, rows[lotto_excel_row(6, 1) - 1][13])), "row 9 (round 1), columns N and O"),
-    ("lotto-missing-round", lotto(lambda rows: rows.pop(lotto_excel_row(6, 4) - 1)), "round 4 is missing"),
-    ("lotto-extra-column", lotto(lambda rows: [r.insert(5, None) for r in rows]), "rows 2-3, column N"),
-    ("lotto-bonus-in-six", lotto(lambda rows: rows[lotto_excel_row(6, 2) - 1].__setitem__(
-        19, rows[lotto_excel_row(6, 2) - 1][13])), "row 8 (round 2), column T"),
-]
-
-MNIST_CASES = [
-    ("mnist-wrong-magic", mnist(lambda root: write_gz(root / "t10k-labels-idx1-ubyte.gz",
-                                                      idx_bytes(np.zeros(5, np.uint8), IMAGES_MAGIC))),
-     "t10k-labels-idx1-ubyte.gz", "magic"),
-    ("mnist-truncated", mnist(lambda root: write_gz(root / "train-images-idx3-ubyte.gz",
-                                                    idx_bytes(tiny_images(12), IMAGES_MAGIC)[:-100])),
-     "train-images-idx3-ubyte.gz", "bytes"),
-    ("mnist-corrupt-gzip", mnist(lambda root: (root / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bnot gzip")),
-     "train-labels-idx1-ubyte.gz", "gzip"),
-    ("mnist-missing-file", mnist(lambda root: (root / "t10k-images-idx3-ubyte.gz").unlink()),
-     "t10k-images-idx3-ubyte.gz", "missing"),
-    ("mnist-count-mismatch", mnist(lambda root: write_gz(root / "train-labels-idx1-ubyte.gz",
-                                                         idx_bytes(np.zeros(11, np.uint8), LABELS_MAGIC))),
-     "train", "11"),
+CASES += [
+    ("lotto-empty-number", "lotto", lotto(set_cell(5, 14, None)),
+     ": row 5 (round 5), column O: winning number 2: expected an integer, found an empty cell"),
+    ("lotto-duplicate-number", "lotto", lotto(lambda rows: rows[lotto_excel_row(6, 1) - 1].__setitem__(
+        14, rows[lotto_excel_row(6, 1) - 1][13])),
+     ": row 9 (round 1), columns N and O: number 2 appears twice among 2 2 12 14 21 26; "
+     "expected 6 distinct numbers"),
+    ("lotto-missing-round", "lotto", lotto(lambda rows: rows.pop(lotto_excel_row(6, 4) - 1)),
+     ": row 5 (round 5), column B: rounds go from 3 (row 6) to 5; round 4 is missing"),
+    ("lotto-extra-column", "lotto", lotto(lambda rows: [r.insert(5, None) for r in rows]),
+     ": rows 2-3, column N: header reads '당첨금액', expected it to mention '당첨번호'; "
+     "columns are shifted or this is not the official layout"),
+    ("lotto-bonus-in-six", "lotto", lotto(lambda rows: rows[lotto_excel_row(6, 2) - 1].__setitem__(
+        19, rows[lotto_excel_row(6, 2) - 1][13])),
+     ": row 8 (round 2), column T: bonus 24 is also a winning number (24 25 27 30 43 45); "
+     "expected a different number"),
+    # an MNIST source is a directory: the message goes on with the file in it
+    ("mnist-wrong-magic", "mnist", mnist(lambda root: write_gz(root / "t10k-labels-idx1-ubyte.gz",
+                                                               idx_bytes(np.zeros(5, np.uint8), IMAGES_MAGIC))),
+     "/t10k-labels-idx1-ubyte.gz: bytes 0-3: IDX magic number is 2051 (00000803), expected 2049 (00000801)"),
+    ("mnist-truncated", "mnist", mnist(lambda root: write_gz(root / "train-images-idx3-ubyte.gz",
+                                                             idx_bytes(tiny_images(12), IMAGES_MAGIC)[:-100])),
+     "/train-images-idx3-ubyte.gz: after the 16-byte header: payload has 9308 bytes, expected 9408 "
+     "for dims 12x28x28 (truncated)"),
+    ("mnist-corrupt-gzip", "mnist",
+     mnist(lambda root: (root / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8bnot gzip")),
+     "/train-labels-idx1-ubyte.gz: not a valid gzip stream (BadGzipFile: Unknown compression method)"),
+    ("mnist-missing-file", "mnist", mnist(lambda root: (root / "t10k-images-idx3-ubyte.gz").unlink()),
+     ": missing MNIST file(s): t10k-images-idx3-ubyte.gz"),
+    ("mnist-count-mismatch", "mnist", mnist(lambda root: write_gz(root / "train-labels-idx1-ubyte.gz",
+                                                                  idx_bytes(np.zeros(11, np.uint8), LABELS_MAGIC))),
+     "/train-labels-idx1-ubyte.gz: 11 labels but train-images-idx3-ubyte.gz has 12 images; "
+     "expected one label per image"),
 ]
 
 
@@ -211,17 +219,6 @@ def test_bad_file_gives_its_exact_error(workdir, capsys, case, dataset, build, e
     assert run_bad(workdir, dataset, remember, capsys) == f"error: {paths['file']}{expected}"
 
 
-@pytest.mark.parametrize("case, build, place", LOTTO_PLACES, ids=[c[0] for c in LOTTO_PLACES])
-def test_bad_lotto_file_names_the_place(workdir, capsys, case, build, place):
-    assert place in run_bad(workdir, "lotto", build, capsys)
-
-
-@pytest.mark.parametrize("case, build, file, word", MNIST_CASES, ids=[c[0] for c in MNIST_CASES])
-def test_bad_mnist_file_names_file_and_problem(workdir, capsys, case, build, file, word):
-    message = run_bad(workdir, "mnist", build, capsys)
-    assert file in message and word in message.lower()
-
-
 @pytest.mark.parametrize("case, edit, expected", PARAMS_CASES, ids=[c[0] for c in PARAMS_CASES])
 def test_bad_params_stop_the_stage_with_the_key_named(workdir, capsys, case, edit, expected):
     root, params = workdir
@@ -231,4 +228,4 @@ def test_bad_params_stop_the_stage_with_the_key_named(workdir, capsys, case, edi
 
 def test_the_corpus_has_at_least_30_bad_inputs():
     # issue 6 asks for >= 30 (the served models' bad payloads are in tests/e2e on top of these)
-    assert len(CASES) + len(LOTTO_PLACES) + len(MNIST_CASES) + len(PARAMS_CASES) >= 30
+    assert len(CASES) + len(PARAMS_CASES) >= 30

@@ -81,8 +81,11 @@ def test_stock_csv_reports_a_repeated_or_reordered_date_at_its_line(table, data)
     with pytest.raises(DataError) as err:
         read_stock_csv(write_text(csv_text(dates, rows, ["Date", *PRICE_COLUMNS])))
     assert err.value.where == f"line {i + 2}"  # header is line 1, row 0 is line 2
-    expected = "duplicated date" if earlier == i - 1 else "date earlier than the row before"
-    assert err.value.problem.startswith(expected)
+    if earlier == i - 1:
+        expected = f"duplicated date {dates[i]} (after {dates[i - 1]})"
+    else:
+        expected = f"date {dates[i]} is earlier than the row before's ({dates[i - 1]})"
+    assert err.value.problem == f"{expected}; dates must be strictly ascending"
 
 
 @SETTINGS
@@ -99,9 +102,11 @@ def test_stock_csv_names_line_and_column_of_a_bad_price(table, data):
     with pytest.raises(DataError) as err:
         read_stock_csv(write_text("\n".join(text)))
     if bad == "1,5":  # an unquoted comma adds a field
-        assert err.value.where == f"line {i + 2}" and "expected 5 fields" in err.value.problem
+        assert (err.value.where, err.value.problem) == (f"line {i + 2}", "expected 5 fields like the header, found 6")
     else:
         assert err.value.where == f"line {i + 2}, column {column}"
+        expected = "expected a number" if bad in ("", "n/a") else "expected a positive finite price"
+        assert err.value.problem == f"{expected}, found {bad!r}"
 
 
 # --- lotto workbook ---------------------------------------------------------------------------
@@ -143,7 +148,8 @@ def test_lotto_reader_names_row_and_column_of_an_out_of_range_number(data, value
         read_lotto_xlsx(write_xlsx(Path(tempfile.mkdtemp()) / "draws.xlsx", rows))
     column = "NOPQRST"[slot]
     assert err.value.where == f"row {excel_row} (round {round_no}), column {column}"
-    assert err.value.problem.endswith(f"is {value}, expected 1..45")
+    what = "bonus" if slot == 6 else f"winning number {slot + 1}"
+    assert err.value.problem == f"{what} is {value}, expected 1..45"
 
 
 # --- windows and the chronological split -----------------------------------------------------
@@ -164,8 +170,9 @@ def test_stock_windows_hold_the_past_and_target_the_next_close(prices, data):
     window = data.draw(st.integers(1, n + 5), label="window")
     features = data.draw(st.lists(st.sampled_from(["Open", "High", "Low"]), min_size=1, max_size=3, unique=True))
     if window >= n:
-        with pytest.raises(ParamsError, match=f"needs at least {window + 1} days"):
+        with pytest.raises(ParamsError) as err:
             make_windows(prices, features, window)
+        assert str(err.value) == f"params: window: window {window} needs at least {window + 1} days; the data has {n}"
         return
     w = make_windows(prices, features, window)
     assert w.inputs.shape == (n - window, window, len(features)) and w.inputs.dtype == np.float64
@@ -182,7 +189,8 @@ def test_split_is_three_ordered_nonempty_parts_or_a_params_error(n, train, val):
     try:
         parts = chronological_split(n, train, val, "train.m.split")
     except ParamsError as err:
-        assert err.key == "train.m.split" and "leaves an empty part" in err.problem
+        windows = f"{n} window{'s' * (n != 1)}"
+        assert str(err) == f"params: train.m.split: train={train:g}, val={val:g} of {windows} leaves an empty part"
         assert min(int(n * train), int(n * val), n - int(n * train) - int(n * val)) < 1
         return
     covered = np.concatenate([np.arange(n)[p] for p in parts])

@@ -1,13 +1,13 @@
 """Stock CSV parsing, windows, chronological split and leak-free scaling."""
 import numpy as np
 import pytest
+from builders import raw_file
 
 from pipeline.data.stock import Scaler, StockPrices, make_windows, read_stock_csv
 from pipeline.errors import DataError, ParamsError
 from pipeline.ingest import ingest
 from pipeline.tasks import chronological_split
 
-REAL = "data/raw/nflx/NFLX_2002-05-23_to_2022-11-02.csv"
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 GOOD_ROWS = [
     "2020-01-02,10,12,9,11,11,100",
@@ -23,7 +23,7 @@ def write(tmp_path, lines, name="prices.csv"):
 
 
 def test_real_file_parses():
-    prices = read_stock_csv(REAL)
+    prices = read_stock_csv(raw_file("nflx", "NFLX_2002-05-23_to_2022-11-02.csv"))
     assert len(prices.dates) == 5149
     assert str(prices.dates[0]) == "2002-05-23" and str(prices.dates[-1]) == "2022-11-02"
     assert prices.prices.dtype == np.float64 and prices.prices.shape == (5149, 4)
@@ -38,35 +38,45 @@ def test_columns_are_found_by_name_not_position(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "lines, where, fragment",
+    "lines, where, problem",
     [
-        ([], None, "file is empty"),
-        ([HEADER], None, "no data rows"),
-        ([HEADER.replace(",", ";")] + [r.replace(",", ";") for r in GOOD_ROWS], "line 1", "delimiter"),
-        ([HEADER.replace("Close,Adj", "Last,Adj")] + GOOD_ROWS, "line 1", "missing column(s) Close"),
-        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,abc,10,12,12,100"], "line 3, column High", "expected a number"),
-        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,,12,12,100"], "line 3, column Low", "expected a number"),
-        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,nan,12,12,100"], "line 3, column Low", "positive finite"),
-        ([HEADER, GOOD_ROWS[0], "2020-01-03,-11,13,10,12,12,100"], "line 3, column Open", "positive finite"),
-        ([HEADER, GOOD_ROWS[1], GOOD_ROWS[0]], "line 3", "earlier than the row before"),
-        ([HEADER, GOOD_ROWS[0], GOOD_ROWS[0]], "line 3", "duplicated date 2020-01-02"),
-        ([HEADER, GOOD_ROWS[0], "03/01/2020,11,13,10,12,12,100"], "line 3", "not an ISO date"),
-        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,10"], "line 3", "expected 7 fields"),
-        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,10.5,10,12,12,100"], "line 3", "do not bound"),
+        ([], None, "file is empty; expected a header line with Date, Open, High, Low, Close"),
+        ([HEADER], None, "no data rows after the header"),
+        ([HEADER.replace(",", ";")] + [r.replace(",", ";") for r in GOOD_ROWS], "line 1",
+         "missing column(s) Date, Open, High, Low, Close; found 'Date;Open;High;Low;Close;Adj Close;Volume' "
+         "(is the delimiter a comma?)"),
+        ([HEADER.replace("Close,Adj", "Last,Adj")] + GOOD_ROWS, "line 1",
+         "missing column(s) Close; found 'Date', 'Open', 'High', 'Low', 'Last', 'Adj Close', 'Volume'"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,abc,10,12,12,100"], "line 3, column High",
+         "expected a number, found 'abc'"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,,12,12,100"], "line 3, column Low", "expected a number, found ''"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,nan,12,12,100"], "line 3, column Low",
+         "expected a positive finite price, found 'nan'"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,-11,13,10,12,12,100"], "line 3, column Open",
+         "expected a positive finite price, found '-11'"),
+        ([HEADER, GOOD_ROWS[1], GOOD_ROWS[0]], "line 3",
+         "date 2020-01-02 is earlier than the row before's (2020-01-03); dates must be strictly ascending"),
+        ([HEADER, GOOD_ROWS[0], GOOD_ROWS[0]], "line 3",
+         "duplicated date 2020-01-02 (after 2020-01-02); dates must be strictly ascending"),
+        ([HEADER, GOOD_ROWS[0], "03/01/2020,11,13,10,12,12,100"], "line 3",
+         "Date '03/01/2020' is not an ISO date (YYYY-MM-DD)"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,10"], "line 3", "expected 7 fields like the header, found 4"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,10.5,10,12,12,100"], "line 3",
+         "High 10.5 / Low 10 do not bound Open 11 and Close 12"),
     ],
 )
-def test_bad_csv_names_file_place_and_problem(tmp_path, lines, where, fragment):
+def test_bad_csv_names_file_place_and_problem(tmp_path, lines, where, problem):
     path = write(tmp_path, lines)
     with pytest.raises(DataError) as err:
         read_stock_csv(path)
-    assert err.value.file == str(path)
-    assert err.value.where == where
-    assert fragment in err.value.problem
+    assert str(err.value) == (f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
+    assert (err.value.file, err.value.where, err.value.problem) == (str(path), where, problem)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DataError, match="file not found"):
+    with pytest.raises(DataError) as err:
         read_stock_csv(tmp_path / "absent.csv")
+    assert str(err.value) == f"{tmp_path / 'absent.csv'}: file not found"
 
 
 def test_bad_file_writes_no_output(tmp_path):
@@ -97,13 +107,15 @@ def test_windows_hold_the_past_and_target_the_next_close():
 
 
 def test_window_longer_than_data_is_a_params_error():
-    with pytest.raises(ParamsError, match="train.stock_rnn.window: window 60 needs at least 61 days"):
+    with pytest.raises(ParamsError) as err:
         make_windows(synthetic(50), ["Open"], window=60, key="train.stock_rnn.window")
+    assert str(err.value) == "params: train.stock_rnn.window: window 60 needs at least 61 days; the data has 50"
 
 
 def test_split_that_leaves_a_part_empty_is_rejected():
-    with pytest.raises(ParamsError, match="leaves an empty part"):
+    with pytest.raises(ParamsError) as err:
         chronological_split(5, 0.85, 0.1)
+    assert str(err.value) == "params: split: train=0.85, val=0.1 of 5 windows leaves an empty part"
 
 
 def test_window_relative_scaling_round_trips_and_is_scale_free():

@@ -15,8 +15,7 @@ SINE_NOISE = [{"kind": "relative", "sigma": 0.1}]
 
 
 @pytest.fixture(scope="module")
-def sine_net():
-    torch.set_num_threads(1)
+def sine_net(one_thread_per_module):
     s = generate_signals(256, ["sine"], SINE_NOISE, length=64, seed=0)
     data = torch.utils.data.TensorDataset(torch.from_numpy(s.noisy.copy()), torch.from_numpy(s.pure.copy()))
     torch.manual_seed(0)

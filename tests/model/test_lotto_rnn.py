@@ -156,9 +156,9 @@ def bad(request: np.ndarray, row: int, col: int, value) -> np.ndarray:
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda r: r[:9], r"expected 10 draws of 6 numbers \(a 10x6 array, oldest first\), got shape 9x6"),
-        (lambda r: r[:, :5], "got shape 10x5"),
-        (lambda r: np.stack([r, r]), "got shape 2x10x6"),
+        (lambda r: r[:9], "expected 10 draws of 6 numbers (a 10x6 array, oldest first), got shape 9x6"),
+        (lambda r: r[:, :5], "expected 10 draws of 6 numbers (a 10x6 array, oldest first), got shape 10x5"),
+        (lambda r: np.stack([r, r]), "expected 10 draws of 6 numbers (a 10x6 array, oldest first), got shape 2x10x6"),
         (lambda r: bad(r, 2, 3, np.nan), "row 2, position 3: expected a number, got nan"),
         (lambda r: bad(r, 2, 3, np.inf), "row 2, position 3: expected a number, got inf"),
         (lambda r: bad(r, 4, 0, 3.5), "row 4, position 0: expected a whole number, got 3.5"),
@@ -166,18 +166,22 @@ def bad(request: np.ndarray, row: int, col: int, value) -> np.ndarray:
         (lambda r: bad(r, 0, 0, 0), "row 0, position 0: number 0 is outside 1..45"),
         (lambda r: bad(r, 3, 1, "seven"), "expected numbers 1..45, got non-numeric values"),
         (lambda r: r.astype(str), "expected numbers 1..45, got non-numeric values"),
-        (lambda r: bad(r, 6, 1, r[6, 0]), r"row 6: number \d+ appears twice; a draw has 6 distinct numbers"),
+        # {r[6][0]}: the number of the request's row 6 that the change repeats
+        (lambda r: bad(r, 6, 1, r[6, 0]), "row 6: number {r[6][0]} appears twice; a draw has 6 distinct numbers"),
     ],
 )
 def test_serve_rejects_malformed_requests(prepared, seed_model, change, message):
     prep, numbers = prepared
-    with pytest.raises(PayloadError, match=message):
-        serve(seed_model, prep.meta, change(numbers[-10:].astype(np.int64)))
+    request = numbers[-10:].astype(np.int64)
+    with pytest.raises(PayloadError) as info:
+        serve(seed_model, prep.meta, change(request))
+    assert str(info.value) == message.format(r=request)
 
 
 def test_serve_rejects_ragged_rows(prepared, seed_model):
     prep, numbers = prepared
     rows = numbers[-10:].tolist()
     rows[3] = rows[3][:4]
-    with pytest.raises(PayloadError, match="rows differ in length"):
+    with pytest.raises(PayloadError) as info:
         serve(seed_model, prep.meta, rows)
+    assert str(info.value) == "expected 10 draws of 6 numbers each; rows differ in length"

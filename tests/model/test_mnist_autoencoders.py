@@ -85,15 +85,6 @@ OVERFIT = {
 }
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny batches gain nothing from threads, and lose a lot to them on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name", OVERFIT)
 def test_overfits_a_tiny_batch(name, one_thread):
     block, lr = OVERFIT[name]
@@ -276,21 +267,21 @@ def with_value(value):
 @pytest.mark.parametrize(
     "request_, message",
     [
-        (np.zeros((2, 783)), r"expected N >= 1 images as \(N, 784\) or \(N, 28, 28\) pixels, got shape \(2, 783\)"),
-        (np.zeros((28, 28)), r"got shape \(28, 28\)"),
-        (np.zeros((0, 784)), r"got shape \(0, 784\)"),
-        (np.zeros((2, 1, 28, 28)), r"got shape \(2, 1, 28, 28\)"),
-        ([[0.0] * 784, [0.0] * 783], "same shape"),
-        (np.full((1, 784), "12"), "pixels must be numbers"),
-        (with_value("12"), "pixels must be numbers"),
-        (with_value(None), "pixels must be numbers"),
-        (np.where(np.eye(28, dtype=bool), np.nan, 0.0)[None],
-         r"image 0, pixel \(0, 0\): expected a number 0..255, got nan"),
-        (with_value(256), r"image 1, pixel \(3, 4\): expected a number 0..255, got 256.0"),
-        (with_value(-0.5), "got -0.5"),
-        (with_value(float("inf")), "got inf"),
+        (np.zeros((2, 783)), "expected N >= 1 images as (N, 784) or (N, 28, 28) pixels, got shape (2, 783)"),
+        (np.zeros((28, 28)), "expected N >= 1 images as (N, 784) or (N, 28, 28) pixels, got shape (28, 28)"),
+        (np.zeros((0, 784)), "expected N >= 1 images as (N, 784) or (N, 28, 28) pixels, got shape (0, 784)"),
+        (np.zeros((2, 1, 28, 28)), "expected N >= 1 images as (N, 784) or (N, 28, 28) pixels, got shape (2, 1, 28, 28)"),
+        ([[0.0] * 784, [0.0] * 783], "images must all have the same shape"),
+        (np.full((1, 784), "12"), "pixels must be numbers 0..255"),
+        (with_value("12"), "pixels must be numbers 0..255"),
+        (with_value(None), "pixels must be numbers 0..255"),
+        (np.where(np.eye(28, dtype=bool), np.nan, 0.0)[None], "image 0, pixel (0, 0): expected a number 0..255, got nan"),
+        (with_value(256), "image 1, pixel (3, 4): expected a number 0..255, got 256.0"),
+        (with_value(-0.5), "image 1, pixel (3, 4): expected a number 0..255, got -0.5"),
+        (with_value(float("inf")), "image 1, pixel (3, 4): expected a number 0..255, got inf"),
     ],
 )
 def test_malformed_requests_are_payload_errors(request_, message):
-    with pytest.raises(PayloadError, match=message):
+    with pytest.raises(PayloadError) as info:
         mnist.serve(model_of("mnist_dense_ae"), META, request_)
+    assert str(info.value) == message

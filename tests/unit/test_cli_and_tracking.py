@@ -65,32 +65,51 @@ def test_help_lists_stages_and_models():
         assert word in result.stdout
 
 
+SIGNAL_SCRIPT = (
+    "import os, signal\n"
+    "from pipeline.cli import main_wrapper, tracking_write\n"
+    "@main_wrapper\n"
+    "def main(argv=None):\n"
+    "    with tracking_write():\n"
+    "        os.kill(os.getpid(), SIGNUM)\n"
+    "        print('write finished', flush=True)\n"
+    "    print('after the write', flush=True)\n"
+    "try:\n"
+    "    main()\n"
+    "except KeyboardInterrupt:\n"
+    "    print('KeyboardInterrupt', flush=True)\n"
+)
+
+
+def run_signalled(signum: int, inside_write: bool, sigint: signal.Handlers) -> subprocess.CompletedProcess:
+    """The stage above, sending itself `signum` inside or outside a tracking write, started with
+    SIGINT at `sigint` whatever this process has (`nohup` or `trap '' INT` leave SIG_IGN to children)."""
+    script = SIGNAL_SCRIPT.replace("SIGNUM", str(int(signum)))
+    if not inside_write:
+        script = script.replace("    with tracking_write():\n        os.kill", "    if True:\n        os.kill")
+    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+
+
 @pytest.mark.parametrize("signum, stopped_by", [(signal.SIGTERM, "exit 143"), (signal.SIGINT, "KeyboardInterrupt")])
 def test_a_signal_during_a_tracking_write_takes_effect_when_the_write_ends(signum, stopped_by):
     """A stage stops on SIGTERM (exit 143) or Ctrl-C (KeyboardInterrupt), `with` blocks unwound, but
     not inside a tracking-store write, which it would leave holding the store's lock: there the
     signal waits for the block's end."""
-    code = (
-        "import os, signal\n"
-        "from pipeline.cli import main_wrapper, tracking_write\n"
-        "@main_wrapper\n"
-        "def main(argv=None):\n"
-        "    with tracking_write():\n"
-        f"        os.kill(os.getpid(), {int(signum)})\n"
-        "        print('write finished', flush=True)\n"
-        "    print('after the write', flush=True)\n"
-        "try:\n"
-        "    main()\n"
-        "except KeyboardInterrupt:\n"
-        "    print('KeyboardInterrupt', flush=True)\n"
-    )
-    outside = code.replace("    with tracking_write():\n        os.kill", "    if True:\n        os.kill")
-    for script, before in ((code, "write finished\n"), (outside, "")):
-        result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    for inside_write, before in ((True, "write finished\n"), (False, "")):
+        result = run_signalled(signum, inside_write, signal.SIG_DFL)
         if stopped_by == "exit 143":
             assert result.returncode == 143 and result.stdout == before, result.stderr
         else:
             assert result.returncode == 0 and result.stdout == before + "KeyboardInterrupt\n", result.stderr
+
+
+@pytest.mark.parametrize("inside_write", [True, False])
+def test_a_stage_started_with_ctrl_c_ignored_keeps_ignoring_it(inside_write):
+    """Started in the background (`nohup`, `cmd &` in a script), a stage inherits SIGINT ignored and
+    leaves it so, as any program does: Ctrl-C meant for the foreground does not stop it."""
+    result = run_signalled(signal.SIGINT, inside_write, signal.SIG_IGN)
+    assert result.returncode == 0 and result.stdout == "write finished\nafter the write\n", result.stderr
 
 
 def test_default_store_is_sqlite_inside_the_repo(monkeypatch):

@@ -62,18 +62,27 @@ def test_default_jobs_leaves_no_core_oversubscribed():
 
 @pytest.fixture
 def fake_dvc(tmp_path, monkeypatch):
-    """A `dvc` that sleeps 1 s, records when it ran under its last argument's name, prints a line, and
-    fails for evaluate@bad."""
+    """A `dvc` that notes, under its last argument's name, how many others were running when it
+    started; waits until as many as the file `together` says (default 1) have started; works 1 s;
+    prints a line; and fails for evaluate@bad. The wait is an event (another start), not a time, and
+    gives up after 60 s, which only a scheduler that never runs two at once would reach."""
     bin_dir, log = tmp_path / "bin", tmp_path / "log"
-    bin_dir.mkdir()
-    log.mkdir()
+    for folder in (bin_dir, log, tmp_path / "running", tmp_path / "started"):
+        folder.mkdir()
     script = bin_dir / "dvc"
     script.write_text(f"""#!/bin/sh
 for target; do :; done
-start=$(date +%s.%N)
+cd "{tmp_path}"
+touch "running/$target"
+others=$(ls running | grep -cvx "$target")
+touch "started/$target"
+together=$(cat together 2>/dev/null || echo 1)
+tries=0
+while [ "$(ls started | wc -l)" -lt "$together" ] && [ $tries -lt 600 ]; do sleep 0.1; tries=$((tries + 1)); done
 sleep 1
 echo "Running stage '$target':"
-echo "$start $(date +%s.%N)" > "{log}/$target"
+echo "$others" > "log/$target"
+rm "running/$target"
 [ "$target" != evaluate@bad ]
 """)
     script.chmod(0o755)
@@ -81,17 +90,13 @@ echo "$start $(date +%s.%N)" > "{log}/$target"
     return log
 
 
-def _interval(log, target):
-    start, end = map(float, (log / target).read_text().split())
-    return start, end
-
-
 def test_chains_run_side_by_side_with_their_lines_prefixed(fake_dvc, capsys):
+    (fake_dvc.parent / "together").write_text("2")  # the first two wait for each other
     chains = {m: [f"train@{m}", f"evaluate@{m}"] for m in "abc"}
     seconds = repro.run_chains(chains, jobs=2, printer=repro.LinePrinter())
-    a, b, c = (_interval(fake_dvc, f"evaluate@{m}") for m in "abc")
-    assert a[0] < b[1] and b[0] < a[1]  # a and b overlapped
-    assert c[0] >= min(a[1], b[1]) - 0.05  # c waited for a free job
+    others = {m: int((fake_dvc / f"evaluate@{m}").read_text()) for m in "abc"}
+    assert max(others["a"], others["b"]) == 1  # a and b overlapped: one saw the other running
+    assert others["c"] <= 1  # c waited for a free job: never three at once
     assert set(seconds) == {"a", "b", "c"} and min(seconds.values()) >= 1
     out = capsys.readouterr().out.splitlines()
     assert sorted(out) == ["[a] Running stage 'evaluate@a':", "[b] Running stage 'evaluate@b':",
