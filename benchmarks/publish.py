@@ -102,14 +102,17 @@ def provenance(script: str, repo: Path = REPO) -> dict:
         commit, changed = os.environ.get("BENCH_COMMIT", ""), ""
         if not commit:
             raise SystemExit(f"error: {repo} is not a git checkout; set BENCH_COMMIT to the commit it holds") from None
+    # the load average over the run's last 15 minutes: figures measured on a busy machine say so
     return {"commit": commit, "dirty": bool(changed), "script": script, "date": time.strftime("%Y-%m-%d"),
-            "machine": machine()}
+            "machine": machine(), "load_avg_15min": round(os.getloadavg()[2], 1)}
 
 
 def provenance_line(prov: dict) -> str:
     """The first line of every results table: where its figures come from."""
     state = " with uncommitted changes" if prov["dirty"] else ""
-    return f"Measured by `{prov['script']}` at commit {prov['commit'][:10]}{state}, {prov['date']}, on {prov['machine']}."
+    load = f" (load average {prov['load_avg_15min']})" if "load_avg_15min" in prov else ""
+    return (f"Measured by `{prov['script']}` at commit {prov['commit'][:10]}{state}, {prov['date']}, on "
+            f"{prov['machine']}{load}.")
 
 
 def trained_denoiser(params: dict):
