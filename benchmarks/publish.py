@@ -44,11 +44,11 @@ SCHEMAS = {
                     "rss_growth_mb", "requests", "seconds", "unexpected", "unexpected_examples", "by_payload"),
     "train_on_device": _schema("benchmarks/train_on_device.py", "environment", "overrides", "runs",
                                optional=("quality_overrides",)),
-    "leave_kind_out": _schema("benchmarks/leave_kind_out.py", "epochs", "groups_passing", "groups", "kinds"),
-    "held_out_sample": _schema("benchmarks/held_out_sample.py", "per_group", "draw_size", "draws", "groups",
+    "leave_kind_out": _schema("benchmarks/denoiser/leave_kind_out.py", "epochs", "groups_passing", "groups", "kinds"),
+    "held_out_sample": _schema("benchmarks/denoiser/held_out_sample.py", "per_group", "draw_size", "draws", "groups",
                                "passing"),
-    "known_noise": _schema("benchmarks/known_noise.py", "groups", "totals"),
-    "walk_limit": _schema("benchmarks/walk_limit.py", "per_group", "groups"),
+    "known_noise": _schema("benchmarks/denoiser/known_noise.py", "groups", "totals"),
+    "walk_limit": _schema("benchmarks/denoiser/walk_limit.py", "per_group", "groups"),
 }
 
 

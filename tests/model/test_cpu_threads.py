@@ -59,6 +59,7 @@ def test_leave_kind_out_figures_do_not_depend_on_how_many_kinds_train_at_once(ra
     """The benchmark trains its kinds in processes pinned to `cpu_threads`: one at a time and two
     at once give the same figures, in the order of the kinds asked for."""
     sys.path.insert(0, str(REPO / "benchmarks"))
+    sys.path.insert(0, str(REPO / "benchmarks" / "denoiser"))
     from leave_kind_out import score_all
     from train_on_device import with_overrides
 

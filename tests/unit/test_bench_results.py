@@ -52,7 +52,7 @@ def test_results_file_was_measured_on_a_commit_in_heads_history(path):
 def test_unknown_or_missing_keys_are_named():
     assert schema_problem("known_noise", {"groups": [], "totals": {}}) is None
     assert schema_problem("known_noise", {"groups": []}) == (
-        "known_noise.json: keys do not match what benchmarks/known_noise.py writes (missing: totals; unknown: -)")
+        "known_noise.json: keys do not match what benchmarks/denoiser/known_noise.py writes (missing: totals; unknown: -)")
     assert schema_problem("soak_stock-rnn", {"date": "x"}).endswith("unknown: date)")
     assert schema_problem("results", {}) is not None  # optional sections, but at least one
     assert schema_problem("results", {"serve": []}) is None
@@ -74,7 +74,7 @@ def scratch_repo(tmp_path):
 
 def test_provenance_names_the_commit_and_only_code_changes_make_it_dirty(scratch_repo):
     head = git(scratch_repo, "rev-parse", "HEAD")
-    prov = provenance("benchmarks/known_noise.py", scratch_repo)
+    prov = provenance("benchmarks/denoiser/known_noise.py", scratch_repo)
     assert prov["commit"] == head and prov["dirty"] is False
     (scratch_repo / "benchmarks" / "results" / "old.json").write_text("{\"new\": 1}\n")  # results: still clean
     (scratch_repo / "untracked.py").write_text("")
@@ -86,7 +86,7 @@ def test_provenance_names_the_commit_and_only_code_changes_make_it_dirty(scratch
 def test_publish_writes_provenance_and_refuses_wrong_keys(tmp_path):
     publish(tmp_path, "known_noise", {"groups": [1], "totals": {"a": 2}}, "| a |\n", quiet=True)
     written = json.loads((tmp_path / "known_noise.json").read_text())
-    assert written["groups"] == [1] and written["provenance"]["script"] == "benchmarks/known_noise.py"
+    assert written["groups"] == [1] and written["provenance"]["script"] == "benchmarks/denoiser/known_noise.py"
     lines = (tmp_path / "known_noise.md").read_text().splitlines()
     assert lines[0] == provenance_line(written["provenance"]) and lines[2] == "| a |"
     with pytest.raises(ValueError, match="missing: totals"):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "denoiser"))
 from walk_limit import limits, markdown, population_log_prior, posterior_means, true_ratios  # noqa: E402
 
 from pipeline.data.signals import generate_signals  # noqa: E402

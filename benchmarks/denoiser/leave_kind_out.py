@@ -1,7 +1,7 @@
 """Leave-one-kind-out for the signal denoiser: for every kind it trains on, train a model
 without that kind and score the guarded model on it, next to the best classical filter.
 
-    python benchmarks/leave_kind_out.py [--kinds sine steps ...] [--epochs 6] [--jobs N]
+    python benchmarks/denoiser/leave_kind_out.py [--kinds sine steps ...] [--epochs 6] [--jobs N]
                                         [--params params.yaml] [--no-mlflow] [--out DIR]
 
 The pipeline's own evaluation already holds `signals.held_out_kinds` out of training; this
@@ -28,8 +28,9 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # publish, train_on_device
 
 from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import load_params  # noqa: E402

@@ -1,7 +1,7 @@
 """The signal denoiser served with the noise level given (`params.noise_sigma` in a request) against
 the default, where the guard estimates it from each signal.
 
-    python benchmarks/known_noise.py [--params params.yaml] [--out DIR]
+    python benchmarks/denoiser/known_noise.py [--params params.yaml] [--out DIR]
 
 Scores the pipeline's trained `signal_denoiser` (run `dvc repro` first) on its test signals with
 white noise, twice: noise level estimated (as the evaluate stage does) and given (the true one of
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: publish
 from publish import run, trained_denoiser  # noqa: E402
 
 

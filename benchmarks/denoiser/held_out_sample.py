@@ -1,7 +1,7 @@
 """The held-out kinds scored on many more signals than the test set holds: how much of the
 evaluation's held-out table is the luck of its draw.
 
-    python benchmarks/held_out_sample.py [--params params.yaml] [--per-group 1000] [--out DIR]
+    python benchmarks/denoiser/held_out_sample.py [--params params.yaml] [--per-group 1000] [--out DIR]
 
 The test set holds `signals.n_test_per_family` (100) signals per group; a group whose answer is
 close to 0 dB or to its limit, with a few signals that go badly wrong, can pass or miss with the
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: publish
 from publish import fresh_signals, run, trained_denoiser  # noqa: E402
 
 DRAWS = 2000  # test-sized resamples per group

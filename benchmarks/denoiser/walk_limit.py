@@ -1,7 +1,7 @@
 """How far any answer could take the held-out random walks, next to the guard as served: the
 limit behind the one held-out cell the denoiser misses (random walk at sigma 0.01 of the range).
 
-    python benchmarks/walk_limit.py [--params params.yaml] [--per-group 3000] [--out DIR]
+    python benchmarks/denoiser/walk_limit.py [--params params.yaml] [--per-group 3000] [--out DIR]
 
 For `--per-group` fresh walks at each white-noise level of params.yaml (new seeds, the
 pipeline's generator), the pooled SNR gain (dB, the evaluation's snr_gain_db) of:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: publish
 from publish import fresh_signals, run, trained_denoiser  # noqa: E402
 
 SEEDS = {"scored": 778_001, "prior": 778_002}  # apart from params.yaml's and held_out_sample's seeds
