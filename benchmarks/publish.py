@@ -89,21 +89,39 @@ def machine() -> str:
     return described
 
 
-def provenance(script: str, repo: Path = REPO) -> dict:
-    """What a results file was measured on: the commit checked out, whether tracked files outside
-    benchmarks/results differed from it (then the figures belong to no commit), the script, the
-    date and the machine."""
+def checkout_state(repo: Path = REPO) -> tuple[str, bool]:
+    """(commit checked out, whether tracked files outside benchmarks/results differ from it)."""
     try:
         changed = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", ".",
                        ":(exclude)benchmarks/results")
-        commit = _git(repo, "rev-parse", "HEAD")
+        return _git(repo, "rev-parse", "HEAD"), bool(changed)
     except (OSError, subprocess.CalledProcessError):
         # a copy without .git (a lent GPU machine gets the working tree only): the caller names it
-        commit, changed = os.environ.get("BENCH_COMMIT", ""), ""
+        commit = os.environ.get("BENCH_COMMIT", "")
         if not commit:
             raise SystemExit(f"error: {repo} is not a git checkout; set BENCH_COMMIT to the commit it holds") from None
+        return commit, False
+
+
+def _state_at_start() -> tuple[str, bool] | None:
+    try:
+        return checkout_state()
+    except SystemExit:
+        return None
+
+
+# read when a benchmark starts (every one imports this module first): the code it measures is the
+# code checked out then, whatever is committed while it runs
+STATE_AT_START = _state_at_start()
+
+
+def provenance(script: str, repo: Path = REPO) -> dict:
+    """What a results file was measured on: the commit checked out when the run started, whether
+    tracked files outside benchmarks/results differed from it (then the figures belong to no
+    commit), the script, the date and the machine."""
+    commit, dirty = STATE_AT_START if repo == REPO and STATE_AT_START else checkout_state(repo)
     # the load average over the run's last 15 minutes: figures measured on a busy machine say so
-    return {"commit": commit, "dirty": bool(changed), "script": script, "date": time.strftime("%Y-%m-%d"),
+    return {"commit": commit, "dirty": dirty, "script": script, "date": time.strftime("%Y-%m-%d"),
             "machine": machine(), "load_avg_15min": round(os.getloadavg()[2], 1)}
 
 
