@@ -124,6 +124,9 @@ def Items(item: Any, min_len: int = 1, max_len: int | None = None, unique: Calla
 
 
 # --- ValidationError -> ParamsError ---------------------------------------------------
+# The one union in params.yaml is a noise, picked by its `kind` key (pipeline/config.py).
+TAG = "kind"
+
 
 def _unwrap(tp: Any) -> Any:
     while get_origin(tp) is Annotated:
@@ -150,7 +153,7 @@ def _walk(root: type, loc: tuple) -> tuple[str, Any]:
     for part in loc:
         tp = _unwrap(tp)
         if get_origin(tp) in (Union, types.UnionType):  # the part is the tag: step into the member it picked
-            tp = next(m for m in get_args(tp) if get_args(_unwrap(_fields(m)["kind"])) == (part,))
+            tp = next(m for m in get_args(tp) if get_args(_unwrap(_fields(m)[TAG])) == (part,))
             continue
         if isinstance(part, int):
             key, tp = _join(key, f"[{part}]"), get_args(tp)[0]
@@ -160,13 +163,6 @@ def _walk(root: type, loc: tuple) -> tuple[str, Any]:
     return key, parent
 
 
-def _allowed(holder: Any) -> str:
-    if is_typeddict(holder):  # a mapping of named sections (`train:`); its title names what they are
-        noun = holder.__pydantic_config__.get("title", "name")
-        return f"known {noun}s: {', '.join(holder.__annotations__)}"
-    return f"allowed keys here: {', '.join(_fields(holder))}"
-
-
 def _words(error: dict, holder: Any) -> str:
     kind, ctx, value = error["type"], error.get("ctx", {}), error["input"]
     if kind == "params":
@@ -174,10 +170,10 @@ def _words(error: dict, holder: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "extra_forbidden":
-        name = error["loc"][-1]
-        if is_typeddict(holder):
-            return f"unknown {holder.__pydantic_config__.get('title', 'name')} {name!r}; {_allowed(holder)}"
-        return f"unknown key; {_allowed(holder)}"
+        if is_typeddict(holder):  # a mapping of named sections (`train:`); its title says what they are
+            noun = holder.__pydantic_config__.get("title", "name")
+            return f"unknown {noun} {error['loc'][-1]!r}; known {noun}s: {', '.join(holder.__annotations__)}"
+        return f"unknown key; allowed keys here: {', '.join(_fields(holder))}"
     if kind in ("model_type", "model_attributes_type", "dict_type", "typed_dict_type"):
         return f"expected a mapping, got {_got(value)}"
     if kind == "bool_type":
@@ -200,7 +196,7 @@ def params_error(err: ValidationError, root: type) -> ParamsError:
     key = _join(key, first.get("ctx", {}).get("at", ""))
     text = _words(first, holder)
     if first["type"] in ("union_tag_invalid", "union_tag_not_found"):  # the `kind` of a noise
-        key, found = _join(key, "kind"), first["ctx"].get("tag")
+        key, found = _join(key, TAG), first["ctx"].get("tag")
         text = (f"unknown kind {found!r}" if found is not None else "required key is missing") + \
             f"; choose one of: {_tags(root, first['loc'])}"
     return ParamsError(key or "<top level>", text)
@@ -212,4 +208,4 @@ def _tags(root: type, loc: tuple) -> str:
     for part in loc:
         tp = _unwrap(tp)
         tp = get_args(tp)[0] if isinstance(part, int) else _fields(tp)[part]
-    return ", ".join(get_args(_unwrap(_fields(m)["kind"]))[0] for m in get_args(_unwrap(tp)))
+    return ", ".join(get_args(_unwrap(_fields(m)[TAG]))[0] for m in get_args(_unwrap(tp)))
