@@ -1,59 +1,134 @@
-"""params.yaml: load once, validate everything, fail with the key that is wrong."""
+"""params.yaml: load once, validate everything, fail with the key that is wrong.
+
+One pydantic model per section (pipeline/params.py has the building blocks); each model's
+params live next to its ModelSpec in pipeline/models. Validation gives back plain dicts: the
+stages index params as dicts, and dvc.yaml reads params.yaml itself.
+"""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import yaml
+from pydantic import AfterValidator, Field, ValidationError, model_validator, with_config
+from typing_extensions import TypedDict
 
-from .data.signals import FAMILIES
+from .data.signals import FAMILIES, noise_label
 from .errors import ParamsError
-from .models import get_model
-from .schema import Bool, Float, Int, List, Mapping, Section, Str, Tagged
+from .models import MODELS
+from .params import STRICT, Choice, Float, Int, Items, Section, Text, params_error, problem
 
 DEFAULT_PARAMS = Path("params.yaml")
 
-NOISE = Tagged(
-    "kind",
-    {
-        "gaussian": Section({"sigma": Float(0)}),
-        "spikes": Section({"rate": Float(0, 1), "level": Float(0)}),
-        "dropout": Section({"rate": Float(0, 1)}),
-        "relative": Section({"sigma": Float(0)}),  # sigma x each signal's range
-    },
+SEED = Int(0, 2**32 - 1)
+
+
+# --- ingest ---------------------------------------------------------------------------
+
+class FileSource(Section):
+    file: Text
+
+
+class MnistSource(Section):
+    dir: Text
+    verify_md5: bool
+
+
+class Ingest(Section):
+    stock: FileSource
+    lotto: FileSource
+    mnist: MnistSource
+
+
+# --- signals: a noise is picked by its `kind` -------------------------------------------
+# A noise kind's keys are the keyword-only parameters of its function in data/signals.py.
+
+class Gaussian(Section):
+    kind: Literal["gaussian"]
+    sigma: Float(ge=0)
+
+
+class Spikes(Section):
+    kind: Literal["spikes"]
+    rate: Float(ge=0, le=1)
+    level: Float(ge=0)
+
+
+class Dropout(Section):
+    kind: Literal["dropout"]
+    rate: Float(ge=0, le=1)
+
+
+class Relative(Section):
+    kind: Literal["relative"]
+    sigma: Float(ge=0)  # x each signal's range
+
+
+Noise = Annotated[Union[Gaussian, Spikes, Dropout, Relative], Field(discriminator="kind")]
+Family = Choice(*FAMILIES)
+
+
+def _label(noise: Section) -> str:
+    return noise_label(noise.kind, noise.model_dump())
+
+
+class Signals(Section):
+    n_per_family: Int(1, 10_000_000)  # training file, per (family, noise) pair
+    n_test_per_family: Int(1, 10_000_000)  # held-out test file, per pair
+    test_seed: SEED  # the test file's seed; must differ from `seed`
+    length: Int(16, 100_000)
+    x_start: Float()
+    x_step: Float(gt=0)
+    families: Items(Family, unique=str)  # trained on, and scored
+    held_out_kinds: Items(Family, min_len=0, unique=str)  # scored, never trained on
+    # the files name each noise by its label (noise_label): two noises with one label would be one
+    # group; labels are stored as int8 (at most 127)
+    noises: Items(Noise, max_len=127, unique=_label, what="noise setting")
+
+    @model_validator(mode="after")
+    def _held_out_is_not_trained_on(self) -> Signals:
+        for i, name in enumerate(self.held_out_kinds):
+            if name in self.families:
+                raise problem(f"{name!r} is also in signals.families; a held-out kind must not be trained on",
+                              at=f"held_out_kinds[{i}]")
+        return self
+
+
+# --- train: model name -> that model's params ------------------------------------------
+
+# total=False: params.yaml may hold any of the registered models; title: what its keys name
+Train = with_config({**STRICT, "title": "model"})(
+    TypedDict("Train", {name: spec.params for name, spec in MODELS.items()}, total=False)
 )
 
-SCHEMA = Section(
-    {
-        "seed": Int(0, 2**32 - 1),
-        "cpu_threads": Int(1, 1024),  # per stage process; results depend on it (pipeline.cli.pin_cpu_threads)
-        "ingest": Section(
-            {
-                "stock": Section({"file": Str()}),
-                "lotto": Section({"file": Str()}),
-                "mnist": Section({"dir": Str(), "verify_md5": Bool()}),
-            }
-        ),
-        "signals": Section(
-            {
-                "n_per_family": Int(1, 10_000_000),  # training file, per (family, noise) pair
-                "n_test_per_family": Int(1, 10_000_000),  # held-out test file, per pair
-                "test_seed": Int(0, 2**32 - 1),  # the test file's seed; must differ from `seed`
-                "length": Int(16, 100_000),
-                "x_start": Float(),
-                "x_step": Float(0, min_exclusive=True),
-                "families": List(Str(tuple(FAMILIES)), unique=True),  # trained on, and scored
-                "held_out_kinds": List(Str(tuple(FAMILIES)), min_len=0, unique=True),  # scored, never trained on
-                "noises": List(NOISE, unique=True),
-            }
-        ),
-        "train": Mapping(lambda name, key: get_model(name, key).schema()),
-    }
-)
+
+def _not_empty(train: dict) -> dict:
+    if not train:
+        raise problem(f"expected at least one model; known models: {', '.join(MODELS)}")
+    return train
+
+
+class Params(Section):
+    seed: SEED
+    cpu_threads: Int(1, 1024)  # per stage process; results depend on it (pipeline.cli.pin_cpu_threads)
+    ingest: Ingest
+    signals: Signals
+    train: Annotated[Train, AfterValidator(_not_empty)]
+
+    @model_validator(mode="after")
+    def _test_seed_differs(self) -> Params:
+        if self.signals.test_seed == self.seed:
+            raise problem(f"must differ from seed ({self.seed}), or the test signals repeat the training signals",
+                          at="signals.test_seed")
+        return self
 
 
 def validate_params(raw: Any) -> dict:
-    return SCHEMA.validate(raw, "")
+    """params.yaml content (parsed YAML) as plain dicts, or ParamsError naming the first bad key."""
+    try:
+        return Params.model_validate(raw).model_dump()
+    except ValidationError as err:
+        raise params_error(err, Params) from None
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:

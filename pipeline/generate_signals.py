@@ -13,18 +13,15 @@ from pathlib import Path
 from . import paths
 from .cli import main_wrapper, stage_parser
 from .config import load_params
-from .errors import ParamsError
 from .io import atomic_path, file_digest
 
 
 def generate(params: dict, out_dir: Path | None = None) -> dict:
-    """Both signal files and their summary into `out_dir` (default: the stage's data/processed/signals)."""
+    """Both signal files and their summary into `out_dir` (default: the stage's data/processed/signals).
+    `params` as load_params gives them: validated, so test_seed differs from seed (pipeline.config)."""
     from .data import signals
 
     cfg = params["signals"]
-    if cfg["test_seed"] == params["seed"]:
-        raise ParamsError("signals.test_seed", f"must differ from seed ({params['seed']}), "
-                                               "or the test signals repeat the training signals")
     common = {name: cfg[name] for name in ("families", "noises", "length", "x_start", "x_step")}
     common["held_out"] = cfg["held_out_kinds"]
     sets = {

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
+from scipy.linalg import solve_banded
 from scipy.ndimage import correlate1d, median_filter, uniform_filter1d
 from scipy.signal import savgol_coeffs, wiener
 from scipy.stats import chi2
@@ -378,38 +379,39 @@ def walk_fit(clean: np.ndarray, sigma_hat: np.ndarray) -> WalkFit:
     return WalkFit(taken, np.sqrt(level), smoothing[:, None] * kept)
 
 
-def _local_level_elimination(lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(diagonal, pivots, multipliers) of Gaussian elimination, first row down, on the tridiagonal
-    I + D' W D with weights `lam` (N, L-1): diagonal 1 + lam_t-1 + lam_t, off-diagonal -lam_t. The
-    pivots are diagonal_t + lam_t-1 m_t-1, the multipliers m_t = -lam_t / pivot_t (no pivoting: the
-    matrix is diagonally dominant)."""
-    diagonal = 1 + np.pad(lam, ((0, 0), (1, 0))) + np.pad(lam, ((0, 0), (0, 1)))
-    pivots, multipliers = np.empty_like(diagonal), np.empty_like(lam)
+def _local_level_diagonal(lam: np.ndarray) -> np.ndarray:
+    """(N, L) the diagonal of the tridiagonal I + D' W D with weights `lam` (N, L-1): 1 + lam_t-1 +
+    lam_t; its off-diagonals are -lam_t."""
+    return 1 + np.pad(lam, ((0, 0), (1, 0))) + np.pad(lam, ((0, 0), (0, 1)))
+
+
+def _local_level_pivots(lam: np.ndarray) -> np.ndarray:
+    """(N, L) the pivots of Gaussian elimination, first row down, on I + D' W D: diagonal_t -
+    lam_t-1 (lam_t-1 / pivot_t-1) (no pivoting: the matrix is diagonally dominant). scipy solves the system
+    (local_level_smoother) but does not give its pivots, which local_level_dof needs."""
+    diagonal = _local_level_diagonal(lam)
+    pivots = np.empty_like(diagonal)
     pivots[:, 0] = diagonal[:, 0]
     for i in range(1, diagonal.shape[-1]):
-        multipliers[:, i - 1] = -lam[:, i - 1] / pivots[:, i - 1]
-        pivots[:, i] = diagonal[:, i] + lam[:, i - 1] * multipliers[:, i - 1]
-    return diagonal, pivots, multipliers
+        pivots[:, i] = diagonal[:, i] - lam[:, i - 1] * (lam[:, i - 1] / pivots[:, i - 1])
+    return pivots
 
 
 def local_level_smoother(noisy: np.ndarray, smoothing: np.ndarray) -> np.ndarray:
     """Per signal, the x minimising |noisy - x|^2 + sum_t smoothing_t (x_t+1 - x_t)^2, `smoothing`
     (N, L-1) one weight per increment: with sigma^2 / step variance on every increment, the exact
     posterior mean of a random walk under white noise (the steady-state Kalman smoother); a weight
-    of 0 leaves a jump alone. A tridiagonal system, solved for all signals at once (Thomas'
-    algorithm, _local_level_elimination); all weights 0 return the input."""
+    of 0 leaves a jump alone. The tridiagonal system (I + D' W D) x = noisy, solved by scipy's
+    banded solver for all signals at once; all weights 0 return the input."""
     y = np.asarray(noisy, np.float64)
     lam = np.asarray(smoothing, np.float64)
-    _, pivot, forward = _local_level_elimination(lam)
-    rhs = np.empty_like(y)
-    rhs[:, 0] = y[:, 0] / pivot[:, 0]
-    for i in range(1, y.shape[-1]):
-        rhs[:, i] = (y[:, i] + lam[:, i - 1] * rhs[:, i - 1]) / pivot[:, i]
-    out = np.empty_like(y)
-    out[:, -1] = rhs[:, -1]
-    for i in range(y.shape[-1] - 2, -1, -1):
-        out[:, i] = rhs[:, i] - forward[:, i] * out[:, i + 1]
-    return out
+    if not len(y):  # solve_banded refuses an empty batch; no signals, nothing to smooth
+        return y.copy()
+    bands = np.zeros((len(y), 3, y.shape[-1]))  # solve_banded's layout: upper, main, lower diagonal
+    bands[:, 0, 1:] = bands[:, 2, :-1] = -lam
+    bands[:, 1] = _local_level_diagonal(lam)
+    # the right-hand side as one column per signal: a batch of (L, 1), not one (N, L) matrix
+    return solve_banded((1, 1), bands, y[..., None])[..., 0]
 
 
 def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
@@ -419,9 +421,8 @@ def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
     elimination run from either end; run from the last row up, it is the elimination of the same
     system with its weights reversed."""
     lam = np.asarray(smoothing, np.float64)
-    diagonal, forward, _ = _local_level_elimination(lam)
-    backward = _local_level_elimination(lam[:, ::-1])[1][:, ::-1]
-    return np.sum(1 / (forward + backward - diagonal), -1)
+    forward, backward = _local_level_pivots(lam), _local_level_pivots(lam[:, ::-1])[:, ::-1]
+    return np.sum(1 / (forward + backward - _local_level_diagonal(lam)), -1)
 
 
 # Where the walk expert smooths (its smoother keeps under WALK_GCV_MAX_DOF of the input's degrees of

@@ -26,10 +26,45 @@ def broken(raw, path: str, value):
     return params
 
 
+def identical(a, b, key="") -> list[str]:
+    """Where two params trees differ: a value, a type (1 is not 1.0 here) or the order of keys."""
+    if type(a) is not type(b):
+        return [f"{key}: {a!r} ({type(a).__name__}) vs {b!r} ({type(b).__name__})"]
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return [f"{key}: keys {list(a)} vs {list(b)}"]
+        return [d for k in a for d in identical(a[k], b[k], f"{key}.{k}")]
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return [f"{key}: {len(a)} vs {len(b)} items"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in identical(x, y, f"{key}[{i}]")]
+    return [] if a == b else [f"{key}: {a!r} vs {b!r}"]
+
+
 def test_repo_params_are_valid(raw):
     params = validate_params(raw)
     assert params["train"]["stock_rnn"]["window"] == 30
     assert isinstance(params["train"]["stock_rnn"]["lr"], float)
+
+
+def test_validated_default_params_are_the_file_as_plain_dicts(raw):
+    """params.yaml writes every float as a float, so validation gives back exactly what it read:
+    plain dicts and lists, the same values and types, keys in the file's order; and validating
+    that again changes nothing."""
+    params = validate_params(raw)
+    assert identical(raw, params) == []
+    assert identical(params, validate_params(params)) == []
+    assert {type(block) for block in params["train"].values()} == {dict}
+    assert type(params["signals"]["noises"][1]) is dict and params["signals"]["noises"][1]["kind"] == "spikes"
+
+
+def test_a_float_key_takes_an_int_and_gives_a_float(raw):
+    raw = copy.deepcopy(raw)  # the fixture is shared
+    raw["train"]["stock_rnn"]["lr"] = 1
+    raw["signals"]["noises"] = [{"kind": "gaussian", "sigma": 0}]
+    params = validate_params(raw)
+    assert identical(params["train"]["stock_rnn"]["lr"], 1.0) == []
+    assert identical(params["signals"]["noises"], [{"kind": "gaussian", "sigma": 0.0}]) == []
 
 
 @pytest.mark.parametrize(
@@ -74,6 +109,98 @@ def test_bad_params_name_the_key(raw, path, value, key, fragment):
     assert err.value.key == key
     assert fragment in str(err.value)
     assert str(err.value).startswith(f"params: {key}: ")
+
+
+# the signals section, and rules new with pydantic: (path, value, the whole message)
+SIGNALS_CASES = [
+    ("signals.n_per_family", 0, "params: signals.n_per_family: 0 is out of range; allowed >= 1 and <= 1e+07"),
+    ("signals.n_per_family", 2.5,
+     "params: signals.n_per_family: expected an integer >= 1 and <= 1e+07, got 2.5 (float)"),
+    ("signals.families", [], "params: signals.families: expected at least 1 item(s), got 0"),
+    ("signals.families", "sine", "params: signals.families: expected a list, got 'sine' (str)"),
+    ("signals.families", ["quadratic", "sine", "triangle"],
+     "params: signals.families[2]: 'triangle' is not allowed; choose one of: quadratic, random_quadratic, sine, "
+     "square, sawtooth, chirp, gp, sines, piecewise, steps, damped_sine, bumps, heavisine, random_walk"),
+    ("signals.families", ["sine", ["chirp"]], "params: signals.families[1]: expected a non-empty string, got "
+                                              "['chirp'] (list)"),
+    ("signals.families", ["sine", "chirp", "sine"], "params: signals.families[2]: duplicate item 'sine'"),
+    ("signals.noises", [], "params: signals.noises: expected at least 1 item(s), got 0"),
+    ("signals.noises", [{"kind": "gaussian", "sigma": i / 1000} for i in range(128)],
+     "params: signals.noises: expected at most 127 item(s), got 128"),
+    ("signals.noises", ["gaussian"], "params: signals.noises[0]: expected a mapping, got 'gaussian' (str)"),
+    ("signals.noises", [{"kind": "pink", "sigma": 0.1}],
+     "params: signals.noises[0].kind: unknown kind 'pink'; choose one of: gaussian, spikes, dropout, relative"),
+    ("signals.noises", [{"sigma": 0.1}],
+     "params: signals.noises[0].kind: required key is missing; choose one of: gaussian, spikes, dropout, relative"),
+    ("signals.noises", [{"kind": "gaussian"}], "params: signals.noises[0].sigma: required key is missing"),
+    ("signals.noises", [{"kind": "gaussian", "sigma": float("nan")}],
+     "params: signals.noises[0].sigma: expected a finite number >= 0, got nan"),
+    ("signals.noises", [{"kind": "gaussian", "sigma": "0.1"}],
+     "params: signals.noises[0].sigma: expected a number >= 0, got '0.1' (str)"),
+    ("signals.noises", [{"kind": "gaussian", "sigma": 0.1, "rate": 0.1}],
+     "params: signals.noises[0].rate: unknown key; allowed keys here: kind, sigma"),
+    ("signals.noises", [{"kind": "gaussian", "sigma": 0.05}, {"kind": "spikes", "rate": 1.5, "level": 1}],
+     "params: signals.noises[1].rate: 1.5 is out of range; allowed >= 0 and <= 1"),
+    ("signals.noises", [{"kind": "spikes", "rate": 0.1, "level": -1}],
+     "params: signals.noises[0].level: -1 is out of range; allowed >= 0"),
+    ("signals.noises", [{"kind": "relative", "sigma": 0.1}, {"kind": "relative", "sigma": 0.1000000001}],
+     "params: signals.noises[1]: duplicate noise setting 'relative_sigma0.1'"),  # one label, one group
+    ("signals.x_start", float("inf"), "params: signals.x_start: expected a finite number, got inf"),
+    ("signals.x_step", 0.0, "params: signals.x_step: 0.0 is out of range; allowed > 0"),
+    ("signals.held_out_kinds", ["triangle"],
+     "params: signals.held_out_kinds[0]: 'triangle' is not allowed; choose one of: quadratic, random_quadratic, "
+     "sine, square, sawtooth, chirp, gp, sines, piecewise, steps, damped_sine, bumps, heavisine, random_walk"),
+    ("signals.held_out_kinds", ["bumps", "sine"],
+     "params: signals.held_out_kinds[1]: 'sine' is also in signals.families; a held-out kind must not be trained on"),
+    ("signals.test_seed", 42,
+     "params: signals.test_seed: must differ from seed (42), or the test signals repeat the training signals"),
+    ("train", {}, "params: train: expected at least one model; known models: stock_rnn, lotto_rnn, "
+                  "signal_denoiser_seed, signal_denoiser, mnist_dense_ae, mnist_conv_ae, mnist_denoising_ae, "
+                  "mnist_lstm_ae"),
+    ("train.stock_rnn", None, "params: train.stock_rnn: expected a mapping, got None (NoneType)"),
+    ("train.stock_rnn.lr", True, "params: train.stock_rnn.lr: expected a number > 0 and <= 10, got True (bool)"),
+    ("train.lotto_rnn.head_sizes", [128, 0],
+     "params: train.lotto_rnn.head_sizes[1]: 0 is out of range; allowed >= 1 and <= 65536"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", SIGNALS_CASES, ids=[f"{c[0]}={c[1]!r:.30}" for c in SIGNALS_CASES])
+def test_bad_params_give_the_whole_message(raw, path, value, message):
+    with pytest.raises(ParamsError) as err:
+        validate_params(broken(raw, path, value))
+    assert str(err.value) == message
+
+
+def test_a_misspelt_key_is_named_as_unknown_before_the_key_it_replaces(raw):
+    raw = copy.deepcopy(raw)  # the fixture is shared
+    block = raw["train"]["stock_rnn"]
+    block["lrr"] = block.pop("lr")
+    with pytest.raises(ParamsError) as err:
+        validate_params(raw)
+    assert err.value.key == "train.stock_rnn.lrr" and err.value.problem.startswith("unknown key; allowed keys here: ")
+
+
+@pytest.mark.parametrize("raw_params", [None, [], "seed: 1"])
+def test_params_that_are_not_a_mapping(raw_params):
+    with pytest.raises(ParamsError) as err:
+        validate_params(raw_params)
+    assert str(err.value) == f"params: <top level>: expected a mapping, got {raw_params!r} ({type(raw_params).__name__})"
+
+
+def test_each_noise_kind_takes_its_functions_keyword_parameters():
+    """A noise's params.yaml keys are its generator function's keyword-only parameters (the file
+    labels name them): the noise models and NOISES list the same kinds and keys."""
+    import inspect
+    from typing import get_args
+
+    from pipeline.config import Noise
+    from pipeline.data.signals import NOISES
+
+    models = {model.model_fields["kind"].annotation.__args__[0]: model for model in get_args(get_args(Noise)[0])}
+    assert list(models) == list(NOISES)
+    for kind, function in NOISES.items():
+        keyword = [p.name for p in inspect.signature(function).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        assert list(models[kind].model_fields) == ["kind", *keyword], kind
 
 
 def test_yaml_syntax_error_names_line(tmp_path):
