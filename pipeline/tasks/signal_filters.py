@@ -1,7 +1,7 @@
 """The classical side of the signal denoiser, numpy and scipy only: the noise an input carries,
 estimated from the input alone; the classical filters (the task's baselines, and the candidates of
 the guard's label-free fallback); and the random-walk expert. Why each bound is where it is:
-signals.md beside this file."""
+docs/denoiser.md, "The do-no-harm guard" (steps 1, 4, 6 and 7)."""
 from __future__ import annotations
 
 import math
@@ -168,8 +168,8 @@ def ls_projection(noisy: np.ndarray, degree: int) -> np.ndarray:
 # The lack-of-fit test of a polynomial (an F test): when the signal is that polynomial, the residual's
 # power along the next LACK_OF_FIT_TERMS orthonormal polynomial directions (degrees degree+1 ..
 # degree+terms) and its power along all the others are both white noise, so their ratio per
-# direction is F-distributed whatever sigma is. Chosen on the validation signals (signals.md,
-# "Do-no-harm guard").
+# direction is F-distributed whatever sigma is. Chosen on the validation signals (docs/denoiser.md,
+# "The do-no-harm guard", step 4).
 LACK_OF_FIT_TERMS = 16
 LACK_OF_FIT_LEVEL = 0.05  # the share of true polynomials the test rejects
 
@@ -250,7 +250,7 @@ PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"),
 # an input's increments pass all the tests below, the answer is the smoother that is optimal for a walk
 # plus white noise, with both levels read from the increments (walk_levels); across the jumps left
 # out it does not smooth (a jump smoothed at 1 % noise costs more than all the noise). Bounds chosen
-# on the validation signals (signals.md, "Do-no-harm guard", step 7).
+# on the validation signals (docs/denoiser.md, "The do-no-harm guard", step 7).
 # Checked at the data's 150 points; on 64-100 points the tests below took 30-40 % of bumps at
 # sigma 0.1 (and 1-2 % of sines, each costing the network's gain): too few increments to tell.
 WALK_MIN_LENGTH = 120
@@ -274,7 +274,7 @@ WALK_MAX_HIGH_BAND_NOISE = 0.6
 # The noise-to-step power ratios r = sigma^2 / q^2 walk_levels weighs, evenly spaced in log r (a
 # log-uniform prior). Below 1e-4 (noise 1 % of a step) the smoother changes nothing; the lag-1 test
 # takes no walk above r ~ 0.5. Low ends of 1e-5 / 1e-4 / 1e-3 gave -0.27 / -0.27 / -0.33 dB on the
-# validation walks at sigma 0.01 (signals.md, "Do-no-harm guard", step 7).
+# validation walks at sigma 0.01 (docs/denoiser.md, "The do-no-harm guard", step 7).
 WALK_RATIOS = np.logspace(-4, 1, 101)
 
 
@@ -430,7 +430,7 @@ def local_level_dof(smoothing: np.ndarray) -> np.ndarray:
 # residual / (1 - dof / length)^2, which needs no noise level: a smooth signal at 3-30 % noise that
 # the walk tests take by chance is better served by the guard's answer, and GCV shows it. Where the
 # smoother keeps more (a walk at 1 % noise keeps ~95 %), GCV divides by too small a number to judge.
-# Chosen on the validation signals and a fresh sample (signals.md, "Do-no-harm guard", step 7).
+# Chosen on the validation signals and a fresh sample (docs/denoiser.md, "The do-no-harm guard", step 7).
 WALK_GCV_MAX_DOF = 0.8
 WALK_GCV_MARGIN = 0.9  # the guard's answer takes over where its GCV is below this share of the walk's
 

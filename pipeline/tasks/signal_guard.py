@@ -1,5 +1,6 @@
 """The do-no-harm guard: what the signal denoiser serves, and what the evaluation scores
-(guarded_denoise). Bounds and the measurements that set them: signals.md beside this file."""
+(guarded_denoise). Each bound and why: docs/denoiser.md, "The do-no-harm guard"; the measurements
+that chose a bound sit in the comment beside it."""
 from __future__ import annotations
 
 import hashlib
@@ -15,14 +16,15 @@ from .signals import MinMaxDenoiser, denoise
 # --- the do-no-harm guard --------------------------------------------------------------
 # The model's answer, blended with the classical fallback_filter's where SURE shows that better
 # (fallback_share), is served where it is acceptable (its residual looks like the noise the input
-# carries, see `acceptable`); elsewhere the fallback's. Bounds: signals.md, "Do-no-harm guard".
+# carries, see `acceptable`); elsewhere the fallback's. Bounds: docs/denoiser.md, "The do-no-harm
+# guard", steps 3, 5 and 6.
 
 GUARD_MAX_ERROR = 0.8  # estimated error power of an output / the noise power of its input (1: no gain)
 GUARD_MAX_SAME_SIGN = 0.6  # share of neighbouring residuals of one sign (white: 0.5; 0.6: correlation 0.3)
 GUARD_SURE_Z = 2.0  # the fallback's share of a blend: its SURE-optimal share less this many standard errors
 # A residual point counts at most this many sigmas: a glitch the 3-point median misses (two dropouts
 # in a row, one at an end) and the network removes must not outweigh the whole check. Chosen on
-# the validation signals: 8-24 score alike (signals.md, "Do-no-harm guard").
+# the validation signals: 8-24 score alike (docs/denoiser.md, "The do-no-harm guard", step 3).
 GUARD_RESIDUAL_CLIP = 10.0
 MODEL, TREND, BLEND, FALLBACK, WALK = "model", "trend", "blend", "fallback", "walk"  # the path an answer took
 
@@ -99,7 +101,7 @@ def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Nois
 # A fit the test keeps is served unblended where the rest of its residual is no more than noise: at
 # most this x sigma-hat^2 per point (on a 150-point polynomial their ratio is 1 give or take 21 %,
 # sigma-hat's scatter most of that; 1.5 keeps 97-98 % of them, a test). Checked on the validation
-# signals (signals.md, "Do-no-harm guard").
+# signals (docs/denoiser.md, "The do-no-harm guard", step 4).
 SETTLED_MAX_NOISE_RATIO = 1.5
 
 
@@ -151,7 +153,8 @@ class Guarded:
 # Gaussian probes averaged per signal (one batched forward pass), in antithetic pairs (e, -e). Going
 # from 4 independent probes to 2 moved the test groups' gains by -0.02 dB on average (at most
 # 0.27 dB) and saved a third of the evaluation; one pair instead of 2 independent probes: -0.02 dB
-# on the validation signals, -0.03 on the test set (signals.md, "Sign").
+# on the validation signals, -0.03 on the test set (docs/denoiser.md: the probes, "The do-no-harm
+# guard", step 5; why in pairs, "The served answer", invariances).
 DIVERGENCE_PROBES = 2
 
 
@@ -186,7 +189,8 @@ def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: 
 
 # A point the 3-point median flags stays a glitch unless the network, given the raw input, keeps more
 # than this share of its deviation from the median (chosen on the validation signals: 0.3 / 0.5 / 0.7
-# gave 63 / 64 / 64 of 70 groups, mean gains 12.37 / 13.05 / 12.92 dB; signals.md, "Do-no-harm guard").
+# gave 63 / 64 / 64 of 70 groups, mean gains 12.37 / 13.05 / 12.92 dB; docs/denoiser.md, "The do-no-harm
+# guard", step 1).
 GLITCH_KEEP = 0.5
 
 
@@ -273,7 +277,8 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     share = np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)
     denoised = np.where((share == 1)[:, None], classical, blend).astype(np.float32)
     walk = np.zeros(len(noisy), bool)
-    if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above (signals.md)
+    if noise_sigma is None:  # a level the caller gives already keeps a walk on the paths above
+        # (docs/denoiser.md, "When the caller knows the noise level")
         fit = walk_fit(clean, noise.sigma)
         walk = fit.taken.copy()  # narrowed below to the inputs whose walk answer stands
         if walk.any():

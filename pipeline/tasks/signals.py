@@ -11,8 +11,8 @@ a denoiser is scored, guarded or served re-runs `evaluate`, not training:
 - signal_scoring.py: the SNR gain, the evaluation next to the tuned classical filters, its
   figures, the gate, and serving.
 
-Why each bound of the guard is where it is, with the measurements that set it and the variants
-that were tried and not adopted: signals.md beside this file.
+How each part works and why it is built that way, the guard's bounds included: docs/denoiser.md
+(the measurements that chose a bound sit in the comment beside it).
 """
 from __future__ import annotations
 
@@ -269,7 +269,8 @@ def _tensors(s: SignalSet, targets: str) -> TensorDataset:
 def _with_both_signs(tensors: TensorDataset, block: dict, seed: int, part: int) -> TensorDataset:
     """With the block's `sign_symmetric` (targets in the inputs' units), the signals with a seeded
     half of them negated, inputs and targets alike: the families come in one orientation (a
-    sawtooth rises), and a network trained on them served -x up to 2 dB worse (signals.md, "Sign").
+    sawtooth rises), and a network trained on them served -x up to 2 dB worse (docs/denoiser.md,
+    "The network", both signs).
     Otherwise `tensors` as they are."""
     if not block.get("sign_symmetric"):  # the seed denoiser's block has no such key: the notebook's data
         return tensors

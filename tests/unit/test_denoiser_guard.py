@@ -288,7 +288,8 @@ FALLBACK_TARGET_DB = -0.5  # the fallback filter's promise: (nearly) never worse
 # Known misses and the bound each is held to: the gain measured on these signals less 0.5 dB, so that
 # the miss cannot grow unseen. A Brownian path at 1 % noise: its own increments are larger than the
 # noise at every frequency, so the noise estimate from the signal alone is ~3x too high and the
-# fallback smooths the path (README, known misses); the guard's walk expert catches most of these.
+# fallback smooths the path (docs/denoiser.md, "Known limits, and why"); the guard's walk expert
+# catches most of these.
 FALLBACK_KNOWN_MISS_DB = {("random_walk", 0.01): -9.9}
 
 
