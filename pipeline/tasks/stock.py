@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.stock import Scaler, StockPrices, Windows, make_windows
 from ..errors import PayloadError
-from . import Evaluation, Prepared, Verdict, chronological_split
+from . import Evaluation, Prepared, Verdict, chronological_split, headline_table
 
 PRICES_FILE = "prices.npz"
 
