@@ -7,6 +7,7 @@ from __future__ import annotations
 from . import paths
 from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import load_params, model_params
+from .errors import PipelineError
 from .io import write_json
 from .models import ModelSpec, get_model
 
@@ -23,6 +24,17 @@ def load_trained(spec: ModelSpec, params: dict):
     return prepared, model.eval()
 
 
+def check_layout(model: str, evaluation) -> None:
+    """A metrics file a person can read: at most MAX_METRICS values, and a headline table for the summary."""
+    from .tasks import MAX_METRICS
+
+    if len(evaluation.metrics) > MAX_METRICS:
+        raise PipelineError(f"evaluate {model}: {len(evaluation.metrics)} metrics, at most {MAX_METRICS}: "
+                            "per-group figures belong in a table (Evaluation.tables), not the metrics")
+    if not evaluation.tables.get("headline"):
+        raise PipelineError(f"evaluate {model}: no headline table (tasks.headline_table) for the summary")
+
+
 def evaluate(spec: ModelSpec, params: dict) -> dict:
     from . import tracking
     from .plots import write_figure, write_table
@@ -30,6 +42,7 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
     run_id = tracking.recorded_run(spec.name)["run_id"]  # before any output is written
     prepared, model = load_trained(spec, params)
     evaluation = spec.task().evaluate(model, prepared, model_params(params, spec.name))
+    check_layout(spec.name, evaluation)
     out_dir = paths.eval_plots_dir(spec.name)
     for name, rows in evaluation.tables.items():
         write_table(out_dir / f"{name}.csv", rows)
@@ -56,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     pin_cpu_threads(params["cpu_threads"])
     result = evaluate(get_model(args.model, "model"), params)
-    # the verdict, not every figure: the denoisers have hundreds (all in the metrics file and MLflow)
+    # the verdict, not every figure: they are in the metrics file, plots/<model>/ and MLflow
     print(f"evaluate {args.model}: {result['verdict']} ({sum(isinstance(v, float) for v in result.values())} "
           f"metrics in {paths.eval_metrics(args.model)})")
 

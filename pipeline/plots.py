@@ -15,6 +15,19 @@ def write_table(path: str | Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def read_table(path: str | Path) -> list[dict]:
+    """A table write_table wrote: numbers come back as floats (exactly: csv writes a float's repr), other
+    cells as text, and blank cells are left out."""
+    def cell(text: str):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+    with open(path, newline="") as fh:
+        return [{key: cell(value) for key, value in row.items() if value != ""} for row in csv.DictReader(fh)]
+
+
 def write_figure(path: str | Path, figure) -> None:
     import matplotlib.pyplot as plt
 

@@ -1,41 +1,48 @@
-"""Stage `summary`: one table of every model against its baselines, from the eval metrics.
+"""Stage `summary`: one table of every model against its baselines, from the evaluations' tables.
 
-Writes reports/summary.json and reports/summary.md: per model, the gate's verdict (the
-model's figure next to its baseline's, in words) and every `test_*` figure beside the
-matching `baseline_<name>_test_*` figures.
+Writes reports/summary.json and reports/summary.md: per model, the gate's verdict (the model's figure
+next to its baseline's, in words), its headline table (plots/<model>/headline.csv: each headline
+figure, the model's value beside its baselines') and the tables its task names in SUMMARY_TABLES
+(the denoisers' gains per noise level), read as data from plots/<model>/.
 """
 from __future__ import annotations
 
 import json
-import re
 
 from . import paths
 from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .io import atomic_path, write_json
 from .models import get_model
-
-BASELINE = re.compile(r"^baseline_(?P<name>.+?)_(?P<metric>test_.+)$")
+from .plots import read_table
 
 
 def summarize(params: dict) -> dict:
     summary = {}
     for name in params["train"]:
         spec = get_model(name, f"train.{name}")
-        metrics = json.loads(paths.eval_metrics(name).read_text())
-        verdict = spec.task().gate(metrics)
-        baselines: dict[str, dict[str, float]] = {}
-        for key, value in metrics.items():
-            match = BASELINE.match(key)
-            if match and match["metric"] in metrics:
-                baselines.setdefault(match["metric"], {})[match["name"]] = value
+        task = spec.task()
+        verdict = task.gate(json.loads(paths.eval_metrics(name).read_text()))
+        tables = paths.eval_plots_dir(name)
+        headline = read_table(tables / "headline.csv")
         summary[name] = {
             "registered_name": spec.registered_name,
             "passes_gate": verdict.passed,
             "verdict": verdict.reason,
-            "figures": {metric: {"model": metrics[metric], **others} for metric, others in sorted(baselines.items())},
+            "figures": {row["figure"]: {k: v for k, v in row.items() if k != "figure"} for row in headline},
+            "tables": {table: [{c: row[c] for c in columns if c in row} for row in read_table(tables / f"{table}.csv")]
+                       for table, columns in getattr(task, "SUMMARY_TABLES", {}).items()},
         }
     return summary
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _table(columns: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "| --- " * len(columns) + "|",
+            *("| " + " | ".join(map(_cell, row)) + " |" for row in rows)]
 
 
 def markdown(summary: dict) -> str:
@@ -43,14 +50,14 @@ def markdown(summary: dict) -> str:
     lines += [f"| {name} | {'pass' if entry['passes_gate'] else 'fail'} | {entry['verdict']} |"
               for name, entry in summary.items()]
     for name, entry in summary.items():
-        columns = sorted({b for figures in entry["figures"].values() for b in figures if b != "model"})
-        if not columns:
-            continue
-        lines += ["", f"### {name}", "", "| figure | model | " + " | ".join(columns) + " |",
-                  "| --- " * (len(columns) + 2) + "|"]
-        for metric, figures in entry["figures"].items():
-            cells = [f"{figures[c]:.4g}" if c in figures else "" for c in columns]
-            lines.append(f"| {metric} | {figures['model']:.4g} | " + " | ".join(cells) + " |")
+        lines += ["", f"### {name}", ""]
+        columns = list(dict.fromkeys(c for figures in entry["figures"].values() for c in figures))
+        lines += _table(["figure", *columns], [[figure, *(figures.get(c, "") for c in columns)]
+                                               for figure, figures in entry["figures"].items()])
+        for table, rows in entry["tables"].items():
+            columns = list(dict.fromkeys(c for row in rows for c in row))
+            lines += ["", f"{table} (plots/{name}/{table}.csv):", "",
+                      *_table(columns, [[row.get(c, "") for c in columns] for row in rows])]
     return "\n".join(lines) + "\n"
 
 

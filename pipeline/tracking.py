@@ -94,6 +94,31 @@ def recorded_run(model: str) -> dict:
     return record
 
 
+def dataset_digest(files: dict[str, str]) -> str:
+    """One digest for a dataset from its files' md5s ({file name: md5}, the ingest summary's `files`):
+    a single file's own md5 (`md5sum` checks it), else the md5 of the sorted `name:md5` list."""
+    if len(files) == 1:
+        return next(iter(files.values()))
+    return hashlib.md5(",".join(f"{k}:{v}" for k, v in sorted(files.items())).encode()).hexdigest()
+
+
+def log_dataset(data_dir: Path, summary: dict) -> None:
+    """Log the DVC output `data_dir` as the active run's training input (MLflow's Datasets column): named
+    and sourced by its path, with dataset_digest of the ingest summary's files."""
+    import warnings
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source for the schemes "" and "file" both, and warns that a
+        # path matches the two: they are the same class
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")
+        source = resolve_dataset_source(data_dir.as_posix())
+    dataset = MetaDataset(source, name=data_dir.as_posix(), digest=dataset_digest(summary.get("files", {})))
+    mlflow().log_input(dataset, context="training")
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(

@@ -82,6 +82,7 @@ def train(spec: ModelSpec, params: dict) -> dict | None:
     tags["processes"] = os.environ.get("WORLD_SIZE", "1")
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
         mlflow.log_params({**tracking.flatten(block), "seed": params["seed"]})
+        tracking.log_dataset(data_dir, summary)
 
         def log_epoch(row: dict) -> None:
             with tracking_write():  # SIGTERM waits for the write: cut halfway, it would keep the store locked

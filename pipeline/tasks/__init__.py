@@ -15,7 +15,14 @@ A task module, `pipeline/tasks/<dataset>.py`, defines:
 Optional: ``epoch_metrics(model, prepared) -> dict[str, float]``, validation figures logged each
 epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not);
 ``SERVE_PARAMS``, {name: (MLflow type, default)}: request params (`{"inputs": ..., "params": {...}}`)
-declared in the registered signature and handed to ``serve(model, meta, request, params=...)``.
+declared in the registered signature and handed to ``serve(model, meta, request, params=...)``;
+``SUMMARY_TABLES``, {table: columns}: tables of ``Evaluation.tables`` that reports/summary.md shows
+(those columns) below the headline table.
+
+Every task's evaluation has a ``headline`` table (headline_table): the figures a person compares, the
+model's beside its baselines'. The metrics stay few (a DVC metrics file holds at most
+MAX_METRICS values, so that `dvc metrics show` fits a terminal): headline figures, what the gate
+reads and counts; anything per group (per family, noise level, digit, day) goes to a table.
 
 The train stage depends on the task module alone (dvc.yaml), evaluate on every module here: what
 only evaluate and serve run may live in modules of its own beside the task's (the signal task's
@@ -44,10 +51,14 @@ class Prepared:
     raw: Any = None  # task-specific raw-unit arrays for evaluation
 
 
+MAX_METRICS = 40  # values in one DVC metrics file (and at most this many eval metrics in an MLflow run)
+
+
 @dataclass
 class Evaluation:
-    metrics: dict[str, float]  # flat, numeric: DVC metrics file and MLflow metrics
-    tables: dict[str, list[dict]] = field(default_factory=dict)  # name -> rows, DVC plots (CSV)
+    metrics: dict[str, float]  # flat, numeric, at most MAX_METRICS: DVC metrics file and MLflow metrics
+    # name -> rows: plots/<model>/<name>.csv (DVC plots) and MLflow artifacts; "headline" always
+    tables: dict[str, list[dict]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure, MLflow artifacts
     notes: dict[str, str] = field(default_factory=dict)  # short human verdicts, MLflow tags
 
@@ -58,6 +69,15 @@ class Verdict:
     score: float  # lower is better; used to compare with the current champion
     score_name: str
     reason: str
+
+
+def headline_table(metrics: dict[str, float], figures: dict[str, dict[str, str]]) -> list[dict]:
+    """One row per headline figure: {"figure": name, column: value, ...} from `figures`, name ->
+    {column ("model", a baseline's or a variant's name): the metric key holding its value}; a key not in
+    `metrics` leaves its cell out, and a figure without the model's value its row. The summary stage reads
+    this table, not the metric names."""
+    return [{"figure": figure, **{column: metrics[key] for column, key in columns.items() if key in metrics}}
+            for figure, columns in figures.items() if columns["model"] in metrics]
 
 
 def chronological_split(n: int, train: float, val: float, key: str = "split") -> tuple[slice, slice, slice]:

@@ -16,7 +16,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.lotto import LottoDraws
 from ..errors import ParamsError, PayloadError
-from . import Evaluation, Prepared, Verdict, chronological_split
+from . import Evaluation, Prepared, Verdict, chronological_split, headline_table
 
 DRAWS_FILE = "draws.npz"
 POOL, PICK = 45, 6  # numbers 1..45, six drawn
@@ -212,6 +212,13 @@ def z_vs_ticket(tickets: np.ndarray, other: np.ndarray, draws: np.ndarray) -> fl
 # --- evaluation and gate ----------------------------------------------------------------
 
 
+# the metric key prefix of each ticket's figures, and the headline table: every figure beside chance's and
+# the frequency ticket's
+PREFIXES = {"model": "test", "chance": "baseline_chance_test", "frequency": "baseline_frequency_test"}
+HEADLINE = {f"test_{figure}": {name: f"{prefix}_{figure}" for name, prefix in PREFIXES.items()}
+            for figure in ("mean_matches", *(f"match_frac_{k}" for k in range(PICK + 1)))}
+
+
 def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
     raw = prepared.raw
     draws = raw["test_draws"]
@@ -236,8 +243,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
         "test_draws": float(len(draws)),
         "test_distinct_tickets": float(len(np.unique(tickets, axis=0))),
     }
-    prefixes = {"model": "test", "chance": "baseline_chance_test", "frequency": "baseline_frequency_test"}
-    for name, prefix in prefixes.items():
+    for name, prefix in PREFIXES.items():
         for k, fraction in enumerate(distributions[name]):
             metrics[f"{prefix}_match_frac_{k}"] = float(fraction)
     rows = [
@@ -247,7 +253,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
     rounds, dates = raw["test_rounds"], raw["test_dates"]
     return Evaluation(
         metrics=metrics,
-        tables={"match_distribution": rows},
+        tables={"headline": headline_table(metrics, HEADLINE), "match_distribution": rows},
         figures={"match_distribution": _distribution_figure(rows, metrics)},
         notes={
             "verdict": gate(metrics).reason,

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..errors import ParamsError, PayloadError
-from . import Evaluation, Prepared, Verdict
+from . import Evaluation, Prepared, Verdict, headline_table
 
 IMAGES_FILE = "mnist.npz"
 SIDE = 28  # images are SIDE x SIDE pixels
@@ -355,7 +355,9 @@ def _evaluate_reconstruction(k: int, output: np.ndarray, clean: np.ndarray, prep
     rows = {"original": clean[examples], "model": output[examples], f"PCA k={k}": pca_output[examples]}
     return Evaluation(
         metrics=metrics,
-        tables={"per_digit": per_digit({"test_mse": model_mse, "baseline_pca_test_mse": pca_mse}, labels, 5)},
+        tables={"headline": headline_table(metrics, {f"test_{name}": {"model": f"test_{name}", "pca": f"baseline_pca_test_{name}"}
+                                                      for name in ("mse", "psnr_db")}),
+                "per_digit": per_digit({"test_mse": model_mse, "baseline_pca_test_mse": pca_mse}, labels, 5)},
         figures={"reconstructions": _image_grid(rows, f"Test reconstructions (latent size {k})")},
         notes={"verdict": gate(metrics).reason,
                "baseline": f"PCA, k={k}, fitted on the {prepared.meta['n_train']} training images, clipped to [0, 1]"},
@@ -388,7 +390,12 @@ def _evaluate_denoiser(output: np.ndarray, noisy: np.ndarray, clean: np.ndarray,
             label: filtered[best][examples]}
     return Evaluation(
         metrics=metrics,
-        tables={"per_digit": per_digit(gains, labels, 3)},
+        tables={"headline": headline_table(metrics, {
+                    "test_mse": {"model": "test_mse", **{name: f"baseline_{name}_test_mse" for name in ("noisy_input", *filtered)}},
+                    "test_psnr_db": {"model": "test_psnr_db", "noisy_input": "baseline_noisy_input_test_psnr_db"},
+                    "test_psnr_gain_db": {"model": "test_psnr_gain_db",
+                                          **{name: f"baseline_{name}_test_psnr_gain_db" for name in filtered}}}),
+                "per_digit": per_digit(gains, labels, 3)},
         figures={"reconstructions": _image_grid(rows, "Test denoising (noise fixed by the seed)")},
         notes={"verdict": gate(metrics).reason,
                "baseline": f"Gaussian blur sigma {sigma:g} px and median {size}x{size}, "

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..data.signals import SignalSet
 from ..errors import PayloadError
-from . import Evaluation, Prepared, Verdict
+from . import Evaluation, Prepared, Verdict, headline_table
 from .signal_filters import CLASSICAL, PARAM_NAMES, ls_projection, savitzky_golay, windows
 from .signal_guard import Guarded, guarded_denoise, median_flag_fallback
 from .signals import MIN_LENGTH, MinMaxDenoiser
@@ -125,8 +125,9 @@ def group_rows(val: SignalSet, test: SignalSet, guarded: Guarded, fallback: np.n
 
 BASELINES = ("noisy", *CLASSICAL, "fallback_filter")  # the best of these is "the best classical filter"
 HELD_OUT_TOLERANCE_DB = 1.0  # a held-out kind passes at >= 0 dB and within this of the best classical filter
-# The row values averaged per noise and per kind (summary_rows), and the metric each is logged as:
-# per group with the group's slice appended, and over the trained (the held-out: `part`) groups.
+# The row values averaged per noise and per kind (summary_rows), and the metric each mean over the trained
+# (the held-out: `part`) groups is logged as. Per group and per noise they are tables (gains,
+# noise_levels, kinds), not metrics: 98 groups x a dozen values is no list a person reads.
 ROW_METRICS = {
     "model": "test_{part}snr_gain_db",
     "net": "test_{part}net_snr_gain_db",
@@ -137,6 +138,18 @@ ROW_METRICS = {
     "worse_share": "test_{part}worse_than_input_share",
     "best_classical_worse_share": "baseline_best_classical_test_{part}worse_than_input_share",
 }
+# The headline table (headline_table): the guarded model's gain beside the unguarded network's and the
+# filters' (each classical filter's mean over the trained groups), and the share of signals sent back
+# worse than they came, over trained and held-out kinds.
+HEADLINE = {
+    **{ROW_METRICS["model"].format(part=part): {column: ROW_METRICS[column].format(part=part)
+                                                 for column in ("model", "net", "best_classical")}
+       for part in ("", "held_out_")},
+    **{ROW_METRICS["worse_share"].format(part=part): {
+        "model": ROW_METRICS["worse_share"].format(part=part),
+        "best_classical": ROW_METRICS["best_classical_worse_share"].format(part=part)} for part in ("", "held_out_")},
+}
+HEADLINE["test_snr_gain_db"].update({name: f"baseline_{name}_test_snr_gain_db" for name in CLASSICAL})
 
 
 def passes(row: dict) -> bool:
@@ -171,18 +184,7 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluati
     guarded = guarded_denoise(model, test.noisy)
     rows = group_rows(val, test, guarded, median_flag_fallback(test.noisy, guarded))
     metrics: dict[str, float] = {}
-    for row in rows:
-        slice_ = f"{row['family']}_{row['noise']}"
-        for key, name in ROW_METRICS.items():
-            metrics[f"{name.format(part='')}_{slice_}"] = row[key]
-        for name in (*CLASSICAL, "fallback_filter", "ls_bound"):
-            if row[name] is not None:
-                metrics[f"baseline_{name}_test_snr_gain_db_{slice_}"] = row[name]
     by_noise, by_kind = summary_rows(rows, "noise"), summary_rows(rows, "family")
-    for row in by_noise:
-        prefix = "" if row["kinds"] == "trained" else "held_out_"
-        metrics[f"test_{prefix}snr_gain_db_noise_{row['noise']}"] = row["model"]
-        metrics[f"baseline_best_classical_test_{prefix}snr_gain_db_noise_{row['noise']}"] = row["best_classical"]
     for summary in summary_rows(rows, None):
         held_out = summary["kinds"] == "held_out"
         part = "held_out_" if held_out else ""
@@ -199,7 +201,8 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluati
     worst = min((r for r in rows if not r["held_out"]), key=lambda r: r["margin_db"])
     return Evaluation(
         metrics=metrics,
-        tables={"gains": _rounded(rows), "noise_levels": _rounded(by_noise), "kinds": _rounded(by_kind)},
+        tables={"headline": headline_table(metrics, HEADLINE), "gains": _rounded(rows),
+                "noise_levels": _rounded(by_noise), "kinds": _rounded(by_kind)},
         figures={"gains": _gains_figure(rows), "examples": _examples_figure(test, guarded.denoised, rows)},
         notes={
             "verdict": verdict.reason,

@@ -334,6 +334,8 @@ def epoch_metrics(model: MinMaxDenoiser, prepared: Prepared) -> dict[str, float]
 
 # Request params (MLflow's `params`, declared in the registered signature): name -> (type, default).
 SERVE_PARAMS = {"noise_sigma": ("double", None)}
+# The per-noise table in reports/summary.md: the guarded model's mean gain beside the best classical filter's
+SUMMARY_TABLES = {"noise_levels": ("noise", "kinds", "model", "best_classical", "groups_passing", "groups")}
 
 
 def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluation:

@@ -11,7 +11,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.stock import Scaler, StockPrices, Windows, make_windows
 from ..errors import PayloadError
-from . import Evaluation, Prepared, Verdict, chronological_split
+from . import Evaluation, Prepared, Verdict, chronological_split, headline_table
 
 PRICES_FILE = "prices.npz"
 
@@ -84,6 +84,11 @@ def price_errors(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     }
 
 
+# the test errors beside persistence's (the validation ones are in the metrics file)
+HEADLINE = {f"test_{name}": {"model": f"test_{name}", "persistence": f"baseline_persistence_test_{name}"}
+            for name in ("rmse", "mae", "mape")}
+
+
 def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
     metrics: dict[str, float] = {}
     for part in ("val", "test"):
@@ -104,7 +109,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
     verdict = gate(metrics)
     return Evaluation(
         metrics=metrics,
-        tables={"predictions": rows},
+        tables={"headline": headline_table(metrics, HEADLINE), "predictions": rows},
         figures={"predictions": _prediction_figure(rows, metrics)},
         notes={
             "verdict": verdict.reason,

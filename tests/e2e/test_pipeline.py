@@ -14,6 +14,8 @@ import yaml
 
 from pipeline.models import MODELS
 from pipeline.register import decide
+from pipeline.tasks import MAX_METRICS
+from pipeline.tracking import dataset_digest
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +80,50 @@ print(json.dumps({"params": run.data.params, "metrics": run.data.metrics, "tags"
     assert f"{persistence_word(info['metrics'])} persistence" in info["tags"]["verdict"]
     assert info["name"].startswith("stock_rnn · params ")
     assert info["status"] == "FINISHED"
-    assert set(info["artifacts"]) == {"plots/stock_rnn.csv", "plots/predictions.csv", "plots/predictions.png"}
+    assert set(info["artifacts"]) == {"plots/stock_rnn.csv", "plots/headline.csv", "plots/predictions.csv",
+                                      "plots/predictions.png"}
+
+
+def count_values(tree) -> int:
+    """The numbers `dvc metrics show` makes a column of: every leaf of a (nested) metrics file."""
+    if isinstance(tree, dict):
+        return sum(map(count_values, tree.values()))
+    return sum(map(count_values, tree)) if isinstance(tree, list) else 1
+
+
+def test_every_metrics_file_holds_at_most_40_values(project):
+    files = sorted(project.glob("metrics/*/*.json"))
+    assert len(files) == 2 * len(MODELS)  # train and eval, per model
+    for path in files:
+        assert count_values(json.loads(path.read_text())) <= MAX_METRICS, path.relative_to(project)
+
+
+def test_every_mlflow_run_has_at_most_60_metrics_and_its_dvc_dataset(project, env):
+    code = """
+import json, mlflow
+mlflow.set_tracking_uri("sqlite:///" + __import__("os").path.abspath("mlflow.db"))
+client = mlflow.MlflowClient()
+runs = {}
+for experiment in client.search_experiments():
+    for r in client.search_runs([experiment.experiment_id]):
+        runs[r.info.run_id] = {"metrics": sorted(r.data.metrics), "inputs": [
+            {"name": i.dataset.name, "digest": i.dataset.digest, "source": json.loads(i.dataset.source),
+             "context": {t.key: t.value for t in i.tags}.get("mlflow.data.context")} for i in r.inputs.dataset_inputs]}
+print(json.dumps(runs))
+"""
+    runs = json.loads(run([sys.executable, "-c", code], project, env).stdout.strip().splitlines()[-1])
+    for run_id, info in runs.items():
+        assert len(info["metrics"]) <= 60, (run_id, len(info["metrics"]))
+    for name, spec in MODELS.items():
+        info = runs[json.loads((project / f"models/{name}/mlflow_run.json").read_text())["run_id"]]
+        data = f"data/processed/{spec.dataset}"
+        files = json.loads((project / data / "summary.json").read_text())["files"]
+        # the DVC output it trained on, with the ingest summary's digest of its files
+        assert info["inputs"] == [{"name": data, "digest": dataset_digest(files), "source": {"uri": data},
+                                   "context": "training"}], name
+        # the headline figures, where the compare view opens, are among the run's metrics
+        headline = list(csv.DictReader((project / f"plots/{name}/headline.csv").open()))
+        assert {row["figure"] for row in headline} <= set(info["metrics"]), name
 
 
 def test_the_runner_built_each_model_chain_through_dvc(project):

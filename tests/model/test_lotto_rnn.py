@@ -125,6 +125,11 @@ def test_evaluate_reports_model_chance_and_frequency(prepared, seed_model):
     assert set(rows[0]) == {"matches", "model", "chance", "frequency"}
     assert "random" in result.notes["randomness"] and "except by luck" in result.notes["randomness"]
     assert "match_distribution" in result.figures
+    # the headline table: each figure beside chance's and the frequency ticket's, the metrics' own values
+    headline = {row.pop("figure"): row for row in result.tables["headline"]}
+    assert list(headline) == ["test_mean_matches", *(f"test_match_frac_{k}" for k in range(7))]
+    assert headline["test_match_frac_3"] == {"model": m["test_match_frac_3"], "chance": m["baseline_chance_test_match_frac_3"],
+                                             "frequency": m["baseline_frequency_test_match_frac_3"]}
 
 
 # --- serving ----------------------------------------------------------------------------

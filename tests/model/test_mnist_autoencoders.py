@@ -227,6 +227,14 @@ def test_evaluate_reports_model_and_baselines(data_dir, name):
         assert metrics["baseline_pca_test_mse"] < 0.05 and metrics["baseline_pca_test_psnr_db"] > 0
         assert set(rows[0]) == {"digit", "test_mse", "baseline_pca_test_mse"}
     assert "reconstructions" in evaluation.figures
+    headline = {row.pop("figure"): row for row in evaluation.tables["headline"]}
+    if name == "mnist_denoising_ae":
+        assert headline["test_psnr_gain_db"] == {"model": metrics["test_psnr_gain_db"], **{
+            f: metrics[f"baseline_{f}_test_psnr_gain_db"] for f in ("gaussian_blur", "median")}}
+        assert set(headline["test_mse"]) == {"model", "noisy_input", "gaussian_blur", "median"}
+    else:
+        assert headline == {f"test_{f}": {"model": metrics[f"test_{f}"], "pca": metrics[f"baseline_pca_test_{f}"]}
+                            for f in ("mse", "psnr_db")}
 
 
 # --- serving ---------------------------------------------------------------------------------
