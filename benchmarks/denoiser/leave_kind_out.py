@@ -12,8 +12,8 @@ take ~8 min, the pipeline's 20 ~10 min). On the CPU the kinds train in `--jobs` 
 (default: usable cores // cpu_threads, as `python -m pipeline.repro` runs its chains), each with
 params.yaml's `cpu_threads`, so a machine's core count does not change the figures; on a GPU one
 at a time.
-Writes DIR/leave_kind_out.{json,md} (DIR: benchmarks/results; that JSON is a DVC metrics file:
-`dvc metrics show`) and logs one run with the same figures and both files to the MLflow experiment
+Writes DIR/leave_kind_out.{json,md,csv} (DIR: benchmarks/results; the JSON, the counts, is a DVC metrics file:
+`dvc metrics show`) and logs one run with the counts and the three files to the MLflow experiment
 `signal_denoiser.leave_kind_out` (tag `mlflow.source.git.commit`), unless --no-mlflow.
 """
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.models import MODELS  # noqa: E402
 from pipeline.repro import default_jobs  # noqa: E402
+from pipeline.plots import write_table  # noqa: E402
 from publish import publish  # noqa: E402
 from train_on_device import environment, train_and_evaluate  # noqa: E402
 
@@ -88,34 +89,39 @@ def score_all(kinds: list[str], params: dict, epochs: int, jobs: int, root: Path
 
 
 def summarise(kinds: dict[str, dict], epochs: int) -> dict:
-    """The results file: nested numbers only, so that `dvc metrics show` reads every cell."""
+    """The results file, a DVC metrics file kept readable: the counts per kind and in all (the
+    per-group figures are rows of group_rows' table)."""
     return {"epochs": epochs, "groups_passing": sum(k["groups_passing"] for k in kinds.values()),
-            "groups": sum(k["groups"] for k in kinds.values()), "kinds": kinds}
+            "groups": sum(k["groups"] for k in kinds.values()),
+            "kinds": {kind: {k: result[k] for k in ("groups_passing", "groups", "train_seconds")}
+                      for kind, result in kinds.items()}}
 
 
-def markdown(summary: dict, trained_on: str = "the CPU") -> str:
-    noises = list(next(iter(summary["kinds"].values()))["noises"])
+def group_rows(kinds: dict[str, dict]) -> list[dict]:
+    """One row per held-out kind x noise: the figures of FIGURES."""
+    return [{"kind": kind, "noise": noise, **{k: group[k] for k in FIGURES}}
+            for kind, result in kinds.items() for noise, group in result["noises"].items()]
+
+
+def markdown(summary: dict, rows: list[dict], trained_on: str = "the CPU") -> str:
+    noises = list(dict.fromkeys(r["noise"] for r in rows))
     lines = ["| held-out kind | " + " | ".join(noises) + " | passing |", "| --- |" + " --- |" * (len(noises) + 1)]
     for kind, result in summary["kinds"].items():
-        cells = [f"{g['model']:+.1f} / {g['best_classical']:+.1f}" for g in result["noises"].values()]
-        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {result['groups_passing']}/{result['groups']} |")
+        cells = {r["noise"]: f"{r['model']:+.1f} / {r['best_classical']:+.1f}" for r in rows if r["kind"] == kind}
+        lines.append(f"| {kind} | " + " | ".join(cells.get(n, "") for n in noises)
+                     + f" | {result['groups_passing']}/{result['groups']} |")
     legend = (f"Cells: guarded model / best classical filter, test SNR gain in dB (noisy input: 0); "
               f"{summary['groups_passing']} of {summary['groups']} groups pass; {summary['epochs']} epochs per model, "
-              f"trained on {trained_on}.")
+              f"trained on {trained_on}. Every group's figures: leave_kind_out.csv.")
     return "\n".join(lines) + f"\n\n{legend}\n"
 
 
 def mlflow_metrics(summary: dict) -> dict[str, float]:
-    """Named like the evaluation's per-group metrics, prefixed `lko_`: lko_snr_gain_db_<kind>_<noise>, ..."""
+    """The counts, prefixed `lko_` (the per-group figures go to the run as the CSV table)."""
     metrics = {"lko_groups_passing": summary["groups_passing"], "lko_groups": summary["groups"]}
     for kind, result in summary["kinds"].items():
         metrics[f"lko_groups_passing_{kind}"] = result["groups_passing"]
         metrics[f"lko_train_seconds_{kind}"] = result["train_seconds"]
-        for noise, group in result["noises"].items():
-            metrics[f"lko_snr_gain_db_{kind}_{noise}"] = group["model"]
-            metrics[f"lko_net_snr_gain_db_{kind}_{noise}"] = group["net"]
-            metrics[f"lko_best_classical_snr_gain_db_{kind}_{noise}"] = group["best_classical"]
-            metrics[f"lko_fallback_share_{kind}_{noise}"] = group["fallback_share"]
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -148,17 +154,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, help="kinds trained at once (default: usable cores // cpu_threads; "
                                                  "1 on a GPU)")
     parser.add_argument("--no-mlflow", action="store_true", help="only write the results files")
-    parser.add_argument("--out", default=str(RESULTS), help="folder for leave_kind_out.{json,md}")
+    parser.add_argument("--out", default=str(RESULTS), help="folder for leave_kind_out.{json,md,csv}")
     args = parser.parse_args()
     params = load_params(args.params)
     gpu = environment()["gpu"]
     jobs = args.jobs or (1 if gpu else default_jobs(params["cpu_threads"]))
     with tempfile.TemporaryDirectory() as tmp:
         kinds = score_all(args.kinds or params["signals"]["families"], params, args.epochs, jobs, Path(tmp))
-    summary = summarise(kinds, args.epochs)
-    table = markdown(summary, gpu or "the CPU")
-    publish(Path(args.out), "leave_kind_out", summary, table)
-    files = [Path(args.out) / "leave_kind_out.json", Path(args.out) / "leave_kind_out.md"]
+    summary, rows = summarise(kinds, args.epochs), group_rows(kinds)
+    publish(Path(args.out), "leave_kind_out", summary, markdown(summary, rows, gpu or "the CPU"))
+    files = [Path(args.out) / f"leave_kind_out.{ext}" for ext in ("json", "md", "csv")]
+    write_table(files[2], rows)
     if not args.no_mlflow:
         print(f"logged to MLflow experiment {EXPERIMENT}, run {log_run(summary, params, files)}")
 

@@ -91,3 +91,23 @@ def test_publish_writes_provenance_and_refuses_wrong_keys(tmp_path):
     assert lines[0] == provenance_line(written["provenance"]) and lines[2] == "| a |"
     with pytest.raises(ValueError, match="missing: totals"):
         publish(tmp_path, "known_noise", {"groups": []}, quiet=True)
+
+
+def numeric_values(tree) -> int:
+    if isinstance(tree, dict):
+        return sum(numeric_values(v) for v in tree.values())
+    if isinstance(tree, list):
+        return sum(numeric_values(v) for v in tree)
+    return int(isinstance(tree, (int, float)))
+
+
+def test_committed_dvc_metrics_files_stay_readable():
+    """The results files dvc.yaml declares as metrics (`dvc metrics show` lists them beside the
+    stages') hold at most 40 values, as every stage's metrics file does."""
+    import yaml
+
+    declared = yaml.safe_load((REPO / "dvc.yaml").read_text()).get("metrics", [])
+    assert declared
+    for name in declared:
+        count = numeric_values(json.loads((REPO / name).read_text()))
+        assert count <= 40, f"{name}: {count} values"
