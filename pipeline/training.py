@@ -1,10 +1,8 @@
 """The one training loop every model uses: seeds, device, steps, phases of epochs, callbacks.
 
-`fit` trains through a Plan's phases, one after the other (each: a loss, an optimizer, a number of
-epochs), batch by batch with `train_step` and `eval_step`, and calls its callbacks after each
-optimizer step, at each epoch's end and at each phase's start and end. It always keeps each
-phase's best weights (RestoreBest) and, with a patience, stops a phase early (EarlyStopping); a
-task adds its own callbacks to its plan (a weight constraint) and a caller its own (logging).
+`fit` trains through a Plan's phases (each: a loss, an optimizer, epochs) with `train_step` and
+`eval_step`, calling its callbacks after each optimizer step and at each epoch's and phase's end:
+RestoreBest and EarlyStopping always, a task's own (a weight constraint) and a caller's (logging).
 Under torchrun, Sharding shares every batch out across the processes. What a model trains in
 beyond one phase on its loss belongs to its task (`training_plan`, see pipeline.tasks).
 """
@@ -47,13 +45,6 @@ def select_device() -> torch.device:
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cpu")
     return torch.device(requested)
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) inside a `torchrun` process group, else (0, 1)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def show_progress() -> bool:
@@ -174,32 +165,32 @@ class RestoreBest(Callback):
         state.model.load_state_dict(self.best)
 
 
+@dataclass
 class EarlyStopping(Callback):
     """Ends a phase after `patience` epochs without a new best validation loss (of its own loss)."""
 
-    def __init__(self, patience: int):
-        self.patience = patience
+    patience: int
 
     def on_epoch_end(self, state: FitState) -> None:
         if state.epoch - state.result.best_epoch >= self.patience:
             state.stop = state.result.stopped_early = True
 
 
+@dataclass
 class EpochFigures(Callback):
     """Adds `figures(model)` (a task's own validation figures) to each epoch's row."""
 
-    def __init__(self, figures: Callable[[nn.Module], dict[str, float]]):
-        self.figures = figures
+    figures: Callable[[nn.Module], dict[str, float]]
 
     def on_epoch_end(self, state: FitState) -> None:
         state.row.update(self.figures(state.model))
 
 
+@dataclass
 class EpochLog(Callback):
     """Hands each epoch's row, with what the callbacks before it added, to `log`."""
 
-    def __init__(self, log: Callable[[dict], None]):
-        self.log = log
+    log: Callable[[dict], None]
 
     def on_epoch_end(self, state: FitState) -> None:
         self.log(state.row)
@@ -232,7 +223,10 @@ class Sharding:
 
     @classmethod
     def current(cls) -> Sharding:
-        return cls(*rank_and_world())
+        """This process's place inside a `torchrun` process group; one process outside one."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         if self.world == 1:
@@ -338,15 +332,8 @@ def _run_epoch(batch_iter, step, device: torch.device, sharding: Sharding, curve
     return _Pass(total / count, curved / count, int(count), time.perf_counter() - started, loading)
 
 
-def fit(
-    model: nn.Module,
-    train_set: TensorDataset,
-    val_set: TensorDataset,
-    plan: Plan,
-    config: TrainConfig,
-    callbacks: Iterable[Callback] = (),
-    device: torch.device | None = None,
-) -> FitResult:
+def fit(model: nn.Module, train_set: TensorDataset, val_set: TensorDataset, plan: Plan, config: TrainConfig,
+        callbacks: Iterable[Callback] = (), device: torch.device | None = None) -> FitResult:
     """Train `model` through `plan`'s phases in batches of config.batch_size, with RestoreBest, an
     EarlyStopping of config.patience (when > 0), the plan's callbacks and then `callbacks`. The
     model ends with the best epoch's weights of the last phase."""

@@ -24,7 +24,7 @@ class ModelSpec:
     description: str
     params: dict[str, Spec]  # model-specific params; training params are added
     separate_test_set: bool = False  # the data ships its own test set: train + val may use all the rest
-    refine_loss: str | None = None  # a key of LOSSES for the last `refine_epochs` (REFINE_PARAMS)
+    refine_loss: str | None = None  # a key of its task's REFINE_LOSSES for the last `refine_epochs` (REFINE_PARAMS)
 
     def schema(self) -> Section:
         refine = REFINE_PARAMS if self.refine_loss else {}
