@@ -46,14 +46,21 @@ def prepare_and_build(spec: ModelSpec, params: dict, data_dir):
 
 
 def fit_model(spec: ModelSpec, params: dict, model, prepared, device, on_epoch=None, reports: bool = True):
-    """The shared training loop with `spec`'s losses and params, and (where this process `reports`)
-    its task's per-epoch metrics."""
-    from .training import TrainConfig, fit, model_losses
+    """The shared training loop with `spec`'s loss and params, in its task's `training_plan` (one
+    phase on its loss where the task has none); where this process `reports`, each epoch's row
+    gets the task's `epoch_metrics` and goes to `on_epoch`."""
+    from .training import LOSSES, EpochFigures, EpochLog, TrainConfig, fit, on_targets, single_phase
 
-    config = TrainConfig.from_params(model_params(params, spec.name), params["seed"])
-    task_metrics = getattr(spec.task(), "epoch_metrics", None) if reports else None
-    return fit(model, prepared.train, prepared.val, config=config, on_epoch=on_epoch, device=device,
-               epoch_metrics=task_metrics and (lambda m: task_metrics(m, prepared)), **model_losses(spec))
+    block = model_params(params, spec.name)
+    config = TrainConfig.from_params(block, params["seed"])
+    task = spec.task()
+    loss = on_targets(LOSSES[spec.loss]())
+    plan = (task.training_plan(spec, model, block, config, loss) if hasattr(task, "training_plan")
+            else single_phase(loss, config))
+    task_metrics = getattr(task, "epoch_metrics", None) if reports else None
+    callbacks = [*([EpochFigures(lambda m: task_metrics(m, prepared))] if task_metrics else []),
+                 *([EpochLog(on_epoch)] if on_epoch else [])]
+    return fit(model, prepared.train, prepared.val, plan, config, callbacks, device)
 
 
 def train(spec: ModelSpec, params: dict) -> dict | None:

@@ -1,4 +1,11 @@
-"""The one training loop every model uses: seeds, device, early stopping, per-epoch metrics."""
+"""The one training loop every model uses: seeds, device, steps, phases of epochs, callbacks.
+
+`fit` trains through a Plan's phases (each: a loss, an optimizer, epochs) with `train_step` and
+`eval_step`, calling its callbacks after each optimizer step and at each epoch's and phase's end:
+RestoreBest and EarlyStopping always, a task's own (a weight constraint) and a caller's (logging).
+Under torchrun, Sharding shares every batch out across the processes. What a model trains in
+beyond one phase on its loss belongs to its task (`training_plan`, see pipeline.tasks).
+"""
 from __future__ import annotations
 
 import os
@@ -6,14 +13,14 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import partial
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
 
 
 def seed_everything(seed: int) -> None:
@@ -40,67 +47,232 @@ def select_device() -> torch.device:
     return torch.device(requested)
 
 
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) inside a `torchrun` process group, else (0, 1)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def show_progress() -> bool:
     """Progress bars only for a person at a terminal, never in CI logs."""
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-class NoiseRelativeMSE(nn.Module):
-    """For denoisers whose inputs and targets share units: each sample's squared error over its
-    input's (its noise's power), averaged. The identity scores 1 at every noise level, so a signal
-    with 1 % noise counts as much as one with 30 % (plain MSE is ruled by the noisiest). The noise
-    power has a floor of (0.01 x the target's range)^2: an input without noise (sparse glitches
-    that missed a signal) would otherwise weigh without bound."""
-
-    takes_inputs = True
-
-    def forward(self, outputs: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        span = targets.amax(-1) - targets.amin(-1)
-        noise = (inputs - targets).square().mean(-1) + (0.01 * span).square()
-        return ((outputs - targets).square().mean(-1) / noise.clamp_min(1e-12)).mean()
+# Every loss the loop calls: (outputs, targets, inputs) -> the batch's mean loss. Inputs are there
+# for losses that weigh by them; a loss of (outputs, targets) alone goes through `on_targets`.
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss,
-                                               "noise_relative_mse": NoiseRelativeMSE}
+def on_targets(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> LossFn:
+    """A loss of (outputs, targets), such as nn.MSELoss(), called the way the loop calls every loss."""
+    return lambda outputs, targets, inputs: loss(outputs, targets)
 
 
-def model_losses(spec) -> dict[str, Callable | None]:
-    """fit()'s loss keywords for a ModelSpec: its loss, and its refine loss if it has one."""
-    return {"loss_fn": LOSSES[spec.loss](), "refine_loss_fn": LOSSES[spec.refine_loss]() if spec.refine_loss else None}
+LOSSES: dict[str, Callable[[], nn.Module]] = {"mse": nn.MSELoss, "bce": nn.BCELoss}  # ModelSpec.loss
+
+
+def adam(lr: float) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+    return partial(torch.optim.Adam, lr=lr)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int  # in all, refine_epochs included
+    epochs: int
     batch_size: int
     lr: float
-    patience: int  # 0 = train all epochs
+    patience: int  # 0 = train all epochs of every phase
     seed: int
-    refine_epochs: int = 0  # the last epochs train on the model's refine loss (a fresh Adam at refine_lr)
-    refine_lr: float = 0.0
 
     @classmethod
     def from_params(cls, block: dict, seed: int) -> TrainConfig:
-        return cls(block["epochs"], block["batch_size"], block["lr"], block["patience"], seed,
-                   block.get("refine_epochs", 0), block.get("refine_lr", 0.0))
+        return cls(block["epochs"], block["batch_size"], block["lr"], block["patience"], seed)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Epochs on one loss with a fresh optimizer, starting from the previous phase's best weights.
+    Its loss on the validation set picks its best epoch, whose weights it ends with."""
+
+    loss: LossFn
+    epochs: int
+    optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]  # e.g. adam(lr)
+    # A later phase may keep an earlier one's curve: `curve` is measured on the same outputs (no
+    # gradient) and logged as train_loss/val_loss, one curve to read across phases, and the phase's
+    # own loss as <name>_train_loss/<name>_val_loss.
+    name: str = ""
+    curve: LossFn | None = None
+
+    def __post_init__(self):
+        if bool(self.name) != (self.curve is not None):
+            raise ValueError("a phase names its own loss's columns exactly when it keeps another loss's curve")
+
+
+@dataclass(frozen=True)
+class Plan:
+    phases: tuple[Phase, ...]
+    callbacks: tuple[Callback, ...] = ()  # the task's own, e.g. a weight constraint after every step
+
+
+def single_phase(loss: LossFn, config: TrainConfig) -> Plan:
+    """What most models train in: config.epochs on their loss, with Adam at config.lr."""
+    return Plan((Phase(loss, config.epochs, adam(config.lr)),))
 
 
 @dataclass
 class FitResult:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_loss, val_loss, seconds so far
     best_epoch: int = 0  # of the last phase, by its own loss
-    best_val_loss: float = float("inf")  # the last phase's loss: with refine_epochs, refine_val_loss
+    best_val_loss: float = float("inf")  # the last phase's own loss (a named phase's <name>_val_loss)
     seconds: float = 0.0
     stopped_early: bool = False
     samples_per_s: float = 0.0  # training samples per second of the training passes (validation excluded)
     data_loading_share: float = 0.0  # of the training passes' time, the share spent making batches
+
+
+@dataclass
+class FitState:
+    """What callbacks see. `row` is the epoch's history row: a callback may add columns to it, which
+    the callbacks after it (logging) see."""
+
+    model: nn.Module  # the model itself, also under DistributedDataParallel
+    result: FitResult
+    phase: Phase | None = None
+    epoch: int = 0  # the current (or last run) epoch, counted across phases
+    train_loss: float = float("nan")  # the epoch's, of the phase's own loss
+    val_loss: float = float("nan")
+    row: dict = field(default_factory=dict)
+    stop: bool = False  # set by a callback: the phase ends after this epoch
+
+
+class Callback:
+    """Hooks fit() calls, on each of its callbacks in their order."""
+
+    def on_phase_start(self, state: FitState) -> None: ...
+    def on_step_end(self, state: FitState) -> None: ...  # after each optimizer step
+    def on_epoch_end(self, state: FitState) -> None: ...
+    def on_phase_end(self, state: FitState) -> None: ...
+    def on_fit_end(self, state: FitState) -> None: ...
+
+
+class RestoreBest(Callback):
+    """Keeps a copy of the weights of the phase's best epoch so far; loads it back at the phase's end."""
+
+    def _keep(self, state: FitState) -> None:
+        self.best = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+
+    def on_phase_start(self, state: FitState) -> None:
+        self._keep(state)
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if state.result.best_epoch == state.epoch:
+            self._keep(state)
+
+    def on_phase_end(self, state: FitState) -> None:
+        state.model.load_state_dict(self.best)
+
+
+@dataclass
+class EarlyStopping(Callback):
+    """Ends a phase after `patience` epochs without a new best validation loss (of its own loss)."""
+
+    patience: int
+
+    def on_epoch_end(self, state: FitState) -> None:
+        if state.epoch - state.result.best_epoch >= self.patience:
+            state.stop = state.result.stopped_early = True
+
+
+@dataclass
+class EpochFigures(Callback):
+    """Adds `figures(model)` (a task's own validation figures) to each epoch's row."""
+
+    figures: Callable[[nn.Module], dict[str, float]]
+
+    def on_epoch_end(self, state: FitState) -> None:
+        state.row.update(self.figures(state.model))
+
+
+@dataclass
+class EpochLog(Callback):
+    """Hands each epoch's row, with what the callbacks before it added, to `log`."""
+
+    log: Callable[[dict], None]
+
+    def on_epoch_end(self, state: FitState) -> None:
+        self.log(state.row)
+
+
+class ProgressBar(Callback):
+    def __init__(self, epochs: int, disable: bool):
+        from tqdm.auto import tqdm  # training's alone: a task module serving a model imports this one
+
+        self.bar = tqdm(total=epochs, desc="train", unit="epoch", disable=disable)
+
+    def on_epoch_end(self, state: FitState) -> None:
+        self.bar.update()
+        self.bar.set_postfix(train=f"{state.train_loss:.3g}", val=f"{state.val_loss:.3g}",
+                             best=state.result.best_epoch)
+
+    def on_fit_end(self, state: FitState) -> None:
+        self.bar.close()
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """Data parallelism under torchrun: DistributedDataParallel wraps the model, and each rank trains
+    on its share (rank::world) of every batch, its loss weighted by that share so that DDP's
+    gradient average equals the single-process gradient of the whole batch. Every rank draws the
+    same batch order from the same seed. In one process, the model and batches as they are."""
+
+    rank: int = 0
+    world: int = 1
+
+    @classmethod
+    def current(cls) -> Sharding:
+        """This process's place inside a `torchrun` process group; one process outside one."""
+        if dist.is_available() and dist.is_initialized():
+            return cls(dist.get_rank(), dist.get_world_size())
+        return cls()
+
+    def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def share(self, batch: tuple) -> tuple[tuple, float] | None:
+        """(this rank's part of the batch, its weight); None for a batch too small to give every
+        rank a share, which every rank skips."""
+        if self.world == 1:
+            return batch, 1.0
+        if len(batch[0]) < self.world:
+            return None
+        part = tuple(t[self.rank :: self.world] for t in batch)
+        return part, self.world * len(part[0]) / len(batch[0])
+
+    def sum(self, *values: float) -> tuple[float, ...]:
+        """Each value summed over every rank."""
+        if self.world == 1:
+            return values
+        totals = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(totals)
+        return tuple(totals.tolist())
+
+
+def train_step(model: nn.Module, batch: tuple, loss: LossFn, optimizer: torch.optim.Optimizer,
+               weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on (inputs, targets) -> (the batch's loss, the outputs), detached. `weight`
+    scales the gradient (a rank's share of the batch, see Sharding)."""
+    inputs, targets = batch
+    outputs = model(inputs)
+    value = loss(outputs, targets, inputs)
+    optimizer.zero_grad(set_to_none=True)
+    (value * weight if weight != 1 else value).backward()
+    optimizer.step()
+    return value.detach(), outputs.detach()
+
+
+@torch.no_grad()
+def eval_step(model: nn.Module, batch: tuple, loss: LossFn) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) -> (the batch's loss, the outputs), without gradients."""
+    inputs, targets = batch
+    outputs = model(inputs)
+    return loss(outputs, targets, inputs), outputs
 
 
 def batches(data: TensorDataset, batch_size: int, generator: torch.Generator | None = None):
@@ -127,145 +299,101 @@ def to_device(data: TensorDataset, device: torch.device) -> TensorDataset:
 @dataclass
 class _Pass:
     loss: float  # mean over the samples
+    curve: float  # mean of the phase's curve loss, when it has one
     samples: int
     seconds: float
     loading_seconds: float  # of `seconds`, waiting for the next batch
-    monitored: float | None = None  # mean of `monitor_fn` over the same outputs, when one is given
 
 
-def _loss(fn, outputs: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-    return fn(outputs, targets, inputs) if getattr(fn, "takes_inputs", False) else fn(outputs, targets)
-
-
-def _run_epoch(model, batch_iter, loss_fn, device, optimizer=None, monitor_fn=None) -> _Pass:
-    """One pass over the batches; trains when an optimizer is given. `monitor_fn`, a second loss,
-    is only measured on the same outputs (no gradient).
-
-    Under DistributedDataParallel each rank trains on its share (rank::world) of every
-    batch; its loss is weighted by that share so that DDP's gradient average equals the
-    single-process gradient of the whole batch.
-    """
-    training = optimizer is not None
-    rank, world = rank_and_world() if training else (0, 1)
-    model.train(training)
-    constrain = getattr(getattr(model, "module", model), "constrain_", None)  # optional weight constraint
-    total, monitored = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+def _run_epoch(batch_iter, step, device: torch.device, sharding: Sharding, curve: LossFn | None) -> _Pass:
+    """One pass: `step(batch, weight)` -> (loss, outputs) on this rank's share of each batch; the
+    losses are averaged over every rank's samples. `curve` is only measured on the same outputs."""
+    total, curved = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     count, loading = 0, 0.0
     started = time.perf_counter()
-    with torch.set_grad_enabled(training):
-        while True:
-            fetch = time.perf_counter()
-            batch = next(batch_iter, None)
-            loading += time.perf_counter() - fetch
-            if batch is None:
-                break
-            inputs, targets = batch
-            if world > 1:
-                if len(inputs) < world:  # too small to give every rank a share: skipped by all ranks
-                    continue
-                share = world * len(inputs[rank::world]) / len(inputs)
-                inputs, targets = inputs[rank::world], targets[rank::world]
-            inputs = inputs.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            outputs = model(inputs)
-            loss = _loss(loss_fn, outputs, targets, inputs)
-            if training:
-                optimizer.zero_grad(set_to_none=True)
-                (loss * share if world > 1 else loss).backward()
-                optimizer.step()
-                if constrain is not None:
-                    constrain()
-            total += loss.detach().double().cpu() * len(inputs)
-            if monitor_fn is not None:
-                with torch.no_grad():
-                    monitored += _loss(monitor_fn, outputs.detach(), targets, inputs).double().cpu() * len(inputs)
-            count += len(inputs)
-    if world > 1:  # the epoch's losses over every rank's samples
-        totals = torch.tensor([total.item(), monitored.item(), float(count)], dtype=torch.float64)
-        dist.all_reduce(totals)
-        total, monitored, count = totals[0], totals[1], int(totals[2].item())
-    return _Pass(float(total) / count, count, time.perf_counter() - started, loading,
-                 None if monitor_fn is None else float(monitored) / count)
+    while True:
+        fetch = time.perf_counter()
+        batch = next(batch_iter, None)
+        loading += time.perf_counter() - fetch
+        if batch is None:
+            break
+        shared = sharding.share(batch)
+        if shared is None:
+            continue
+        (inputs, targets), weight = shared
+        inputs, targets = inputs.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        loss, outputs = step((inputs, targets), weight)
+        total += loss.double().cpu() * len(inputs)
+        if curve is not None:
+            with torch.no_grad():
+                curved += curve(outputs, targets, inputs).double().cpu() * len(inputs)
+        count += len(inputs)
+    total, curved, count = sharding.sum(float(total), float(curved), count)
+    return _Pass(total / count, curved / count, int(count), time.perf_counter() - started, loading)
 
 
-def fit(
-    model: nn.Module,
-    train_set: TensorDataset,
-    val_set: TensorDataset,
-    loss_fn: Callable,
-    config: TrainConfig,
-    on_epoch: Callable[[dict], None] | None = None,
-    device: torch.device | None = None,
-    epoch_metrics: Callable[[nn.Module], dict[str, float]] | None = None,
-    refine_loss_fn: Callable | None = None,
-) -> FitResult:
-    """Train with Adam; keep the weights of the best validation epoch and load them back.
-    `epoch_metrics(model)` adds figures of the task's own to each epoch's row (see pipeline.tasks).
-
-    With config.refine_epochs, training has two phases: `loss_fn` at config.lr, then the last
-    refine_epochs on `refine_loss_fn` with a fresh Adam at config.refine_lr, starting from the
-    first phase's best weights. Early stopping ends a phase after `patience` epochs without a
-    new best val loss (of the phase's own loss). Each history row's train_loss/val_loss are
-    `loss_fn`'s in both phases, one curve to read across them; refine rows add the refine loss
-    as refine_train_loss/refine_val_loss.
-    """
+def fit(model: nn.Module, train_set: TensorDataset, val_set: TensorDataset, plan: Plan, config: TrainConfig,
+        callbacks: Iterable[Callback] = (), device: torch.device | None = None) -> FitResult:
+    """Train `model` through `plan`'s phases in batches of config.batch_size, with RestoreBest, an
+    EarlyStopping of config.patience (when > 0), the plan's callbacks and then `callbacks`. The
+    model ends with the best epoch's weights of the last phase."""
     device = device or select_device()
     seed_everything(config.seed)
     model.to(device)
     train_set, val_set = to_device(train_set, device), to_device(val_set, device)
-    rank, world = rank_and_world()
-    trained = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        trained = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    # every rank draws the same batch order from the same seed and takes its share of each batch
+    sharding = Sharding.current()
+    trained = sharding.wrap(model, device)
     shuffle_rng = torch.Generator().manual_seed(config.seed)
     val_batch = max(config.batch_size, 256)
-    # (loss trained on, lr, epochs, loss only measured: the first one, while refining)
-    phases = [(loss_fn, config.lr, config.epochs - config.refine_epochs, None)]
-    if config.refine_epochs:
-        if refine_loss_fn is None:
-            raise ValueError("refine_epochs > 0 needs a refine_loss_fn")
-        phases.append((refine_loss_fn, config.refine_lr, config.refine_epochs, loss_fn))
-
-    result = FitResult()
+    callbacks = [RestoreBest(), *([EarlyStopping(config.patience)] if config.patience else []),
+                 *plan.callbacks, *callbacks,
+                 ProgressBar(sum(p.epochs for p in plan.phases), sharding.rank > 0 or not show_progress())]
+    state = FitState(model, FitResult())
+    result = state.result
     started = time.perf_counter()
     trained_samples = training_seconds = loading_seconds = 0.0
-    bar = tqdm(total=config.epochs, desc="train", unit="epoch", disable=rank > 0 or not show_progress())
-    epoch = 0
-    for phase_loss, lr, phase_epochs, monitor_fn in phases:
-        optimizer = torch.optim.Adam(trained.parameters(), lr=lr)
-        result.best_val_loss, result.best_epoch = float("inf"), epoch
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        for epoch in range(epoch + 1, epoch + phase_epochs + 1):
-            train_pass = _run_epoch(trained, batches(train_set, config.batch_size, shuffle_rng), phase_loss, device,
-                                    optimizer, monitor_fn)
-            val_pass = _run_epoch(model, batches(val_set, val_batch), phase_loss, device, monitor_fn=monitor_fn)
-            train_loss, val_loss = train_pass.loss, val_pass.loss  # every rank: the same val loss
+    for phase in plan.phases:
+        optimizer = phase.optimizer(trained.parameters())
+        state.phase, state.stop = phase, False
+        result.best_val_loss, result.best_epoch = float("inf"), state.epoch
+        for callback in callbacks:
+            callback.on_phase_start(state)
+
+        def step(batch, weight):
+            out = train_step(trained, batch, phase.loss, optimizer, weight)
+            for callback in callbacks:
+                callback.on_step_end(state)
+            return out
+
+        for _ in range(phase.epochs):
+            state.epoch += 1
+            trained.train()
+            train_pass = _run_epoch(batches(train_set, config.batch_size, shuffle_rng), step, device, sharding,
+                                    phase.curve)
+            model.eval()  # every rank: the whole validation set, the same val loss
+            val_pass = _run_epoch(batches(val_set, val_batch), lambda batch, _: eval_step(model, batch, phase.loss),
+                                  device, Sharding(), phase.curve)
+            train_loss, val_loss = state.train_loss, state.val_loss = train_pass.loss, val_pass.loss
             if not (np.isfinite(train_loss) and np.isfinite(val_loss)):
-                raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {epoch}; lower the lr")
+                raise FloatingPointError(f"loss became {train_loss} / {val_loss} at epoch {state.epoch}; lower the lr")
             trained_samples += train_pass.samples
             training_seconds += train_pass.seconds
             loading_seconds += train_pass.loading_seconds
-            losses = {"train_loss": train_loss, "val_loss": val_loss} if monitor_fn is None else {
-                "train_loss": train_pass.monitored, "val_loss": val_pass.monitored,
-                "refine_train_loss": train_loss, "refine_val_loss": val_loss}
-            row = {"epoch": epoch, **losses, "seconds": round(time.perf_counter() - started, 3),
-                   **(epoch_metrics(model) if epoch_metrics else {})}
-            result.history.append(row)
-            if on_epoch:
-                on_epoch(row)
+            losses = {"train_loss": train_loss, "val_loss": val_loss} if phase.curve is None else {
+                "train_loss": train_pass.curve, "val_loss": val_pass.curve,
+                f"{phase.name}_train_loss": train_loss, f"{phase.name}_val_loss": val_loss}
+            state.row = {"epoch": state.epoch, **losses, "seconds": round(time.perf_counter() - started, 3)}
+            result.history.append(state.row)
             if val_loss < result.best_val_loss:
-                result.best_val_loss, result.best_epoch = val_loss, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            bar.update()
-            bar.set_postfix(train=f"{train_loss:.3g}", val=f"{val_loss:.3g}", best=result.best_epoch)
-            if config.patience and epoch - result.best_epoch >= config.patience:
-                result.stopped_early = True
+                result.best_val_loss, result.best_epoch = val_loss, state.epoch
+            for callback in callbacks:
+                callback.on_epoch_end(state)
+            if state.stop:
                 break
-        model.load_state_dict(best_state)
-    bar.close()
+        for callback in callbacks:
+            callback.on_phase_end(state)
+    for callback in callbacks:
+        callback.on_fit_end(state)
     result.seconds = time.perf_counter() - started
     result.samples_per_s = trained_samples / training_seconds
     result.data_loading_share = loading_seconds / training_seconds

@@ -66,7 +66,7 @@ class ModelSpec:
     loss: str  # a key of pipeline.training.LOSSES
     description: str
     params: type[TrainingParams]  # its params.yaml block under train.<name>
-    refine_loss: str | None = None  # a key of LOSSES for the last `refine_epochs` (RefineParams)
+    refine_loss: str | None = None  # a key of its task's REFINE_LOSSES for the last `refine_epochs` (RefineParams)
 
     def __post_init__(self) -> None:
         # the params class repeats two facts of the spec; a mismatch is a bug in this file

@@ -14,6 +14,9 @@ A task module, `pipeline/tasks/<dataset>.py`, defines:
 
 Optional: ``epoch_metrics(model, prepared) -> dict[str, float]``, validation figures logged each
 epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not);
+``training_plan(spec, model, block, config, loss) -> pipeline.training.Plan``, the phases a model
+trains in and its task's callbacks, where that is more than one phase on its loss (`loss`) over
+`epochs` at `lr` (the signal denoisers: a weight constraint, a refine phase on another loss);
 ``SERVE_PARAMS``, {name: (MLflow type, default)}: request params (`{"inputs": ..., "params": {...}}`)
 declared in the registered signature and handed to ``serve(model, meta, request, params=...)``;
 ``SUMMARY_TABLES``, {table: columns}: tables of ``Evaluation.tables`` that reports/summary.md shows

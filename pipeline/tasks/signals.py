@@ -1,7 +1,8 @@
 """Signals task: denoise 1-D signals, scored per family x noise next to classical filters.
 
 This module is what training needs: the per-signal scaling, the two networks (the notebook's
-autoencoder and the residual U-Net), the data and the per-epoch figure. The rest of the task
+autoencoder and the residual U-Net), the data, how each trains (training_plan: the seed's max-norm
+constraint, the improved model's refine phase on NoiseRelativeMSE) and the per-epoch figure. The rest of the task
 lives in the modules beside it, which dvc.yaml's train stage does not depend on, so a change to how
 a denoiser is scored, guarded or served re-runs `evaluate`, not training:
 
@@ -26,6 +27,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.signals import TEST_FILE, TRAIN_FILE, SignalSet, load_signal_set
 from ..errors import DataError, ParamsError
+from ..training import Callback, FitState, LossFn, Phase, Plan, TrainConfig, adam, single_phase
 from . import Evaluation, Prepared, Verdict
 
 MIN_LENGTH = 16  # shortest signal the improved model accepts (and params allow)
@@ -117,7 +119,7 @@ class SeedDenoiser(MinMaxDenoiser):
 
     @torch.no_grad()
     def constrain_(self) -> None:
-        """Keras max_norm: called by the training loop after every optimizer step."""
+        """Keras max_norm: applied after every optimizer step (MaxNorm, in its training plan)."""
         for layer in self.net:
             if isinstance(layer, (nn.Conv1d, nn.ConvTranspose1d)):
                 norm = layer.weight.norm(dim=-1, keepdim=True)
@@ -306,6 +308,46 @@ def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
         meta=meta,
         raw={"val": val, "test": test},
     )
+
+
+# --- training ---------------------------------------------------------------------------
+
+
+class NoiseRelativeMSE(nn.Module):
+    """For denoisers whose inputs and targets share units: each sample's squared error over its
+    input's (its noise's power), averaged. The identity scores 1 at every noise level, so a signal
+    with 1 % noise counts as much as one with 30 % (plain MSE is ruled by the noisiest). The noise
+    power has a floor of (0.01 x the target's range)^2: an input without noise (sparse glitches
+    that missed a signal) would otherwise weigh without bound."""
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        span = targets.amax(-1) - targets.amin(-1)
+        noise = (inputs - targets).square().mean(-1) + (0.01 * span).square()
+        return ((outputs - targets).square().mean(-1) / noise.clamp_min(1e-12)).mean()
+
+
+REFINE_LOSSES = {"noise_relative_mse": NoiseRelativeMSE}  # ModelSpec.refine_loss
+
+
+class MaxNorm(Callback):
+    """The seed denoiser's Keras max_norm constraint, after every optimizer step."""
+
+    def on_step_end(self, state: FitState) -> None:
+        state.model.constrain_()
+
+
+def training_plan(spec, model: MinMaxDenoiser, block: dict, config: TrainConfig, loss: LossFn) -> Plan:
+    """The seed denoiser: one phase on its loss, its weights kept within max_norm. A model with a
+    refine loss: its last `refine_epochs` of `epochs` on that loss with a fresh Adam at `refine_lr`,
+    from the first phase's best weights; they log the first loss as train_loss/val_loss, one curve
+    across both phases, and their own as refine_train_loss/refine_val_loss."""
+    if isinstance(model, SeedDenoiser):
+        return Plan(single_phase(loss, config).phases, (MaxNorm(),))
+    refine = block.get("refine_epochs", 0)
+    phases = [Phase(loss, config.epochs - refine, adam(config.lr))]
+    if refine:
+        phases.append(Phase(REFINE_LOSSES[spec.refine_loss](), refine, adam(block["refine_lr"]), "refine", loss))
+    return Plan(tuple(phases))
 
 
 @torch.no_grad()

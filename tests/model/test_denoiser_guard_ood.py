@@ -9,7 +9,7 @@ from pipeline.tasks import signal_guard
 from pipeline.tasks.signal_guard import acceptable, guarded_denoise
 from pipeline.tasks.signal_scoring import snr_gain_db
 from pipeline.tasks.signals import SignalDenoiser
-from pipeline.training import LOSSES, TrainConfig, fit
+from pipeline.training import LOSSES, TrainConfig, fit, on_targets, single_phase
 
 SINE_NOISE = [{"kind": "relative", "sigma": 0.1}]
 
@@ -20,7 +20,8 @@ def sine_net(one_thread_per_module):
     data = torch.utils.data.TensorDataset(torch.from_numpy(s.noisy.copy()), torch.from_numpy(s.pure.copy()))
     torch.manual_seed(0)
     model = SignalDenoiser(channels=8, levels=2, kernel_size=5, trend_degree=-1, targets="raw")
-    fit(model, data, data, LOSSES["mse"](), TrainConfig(30, 32, 3e-3, 0, 0), device=torch.device("cpu"))
+    config = TrainConfig(30, 32, 3e-3, 0, 0)
+    fit(model, data, data, single_phase(on_targets(LOSSES["mse"]()), config), config, device=torch.device("cpu"))
     return model.eval()
 
 

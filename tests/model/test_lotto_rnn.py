@@ -19,7 +19,7 @@ from pipeline.tasks.lotto import (
     prepare,
     serve,
 )
-from pipeline.training import LOSSES, TrainConfig, count_parameters, fit
+from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
 SEED_BLOCK = {"window": 10, "hidden_size": 64, "num_layers": 3, "dropout": 0.2, "head_sizes": [128, 64],
               "split": {"train": 0.6, "val": 0.2}}
@@ -78,7 +78,8 @@ def test_overfits_a_tiny_batch():
     model = LottoRNN(32, 2, 0.0, [32])
     loss_fn = LOSSES["mse"]()
     before = loss_fn(model(data.tensors[0]), data.tensors[1]).item()
-    result = fit(model, data, data, loss_fn, TrainConfig(epochs=100, batch_size=16, lr=1e-2, patience=0, seed=0),
+    config = TrainConfig(epochs=100, batch_size=16, lr=1e-2, patience=0, seed=0)
+    result = fit(model, data, data, single_phase(on_targets(loss_fn), config), config,
                  device=torch.device("cpu"))
     assert result.best_val_loss < before * 0.02
 

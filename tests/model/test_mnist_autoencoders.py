@@ -8,7 +8,7 @@ from torch.utils.data import TensorDataset
 from pipeline.errors import ParamsError, PayloadError
 from pipeline.models import MODELS
 from pipeline.tasks import build_model, mnist
-from pipeline.training import LOSSES, TrainConfig, count_parameters, fit
+from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
 SPLIT = {"train": 0.6, "val": 0.3}
 # model -> (params block, expected latent size, expected parameter count)
@@ -94,7 +94,8 @@ def test_overfits_a_tiny_batch(name, one_thread):
     torch.manual_seed(0)
     model = build_model(MODELS[name], block, META)
     config = TrainConfig(epochs=100, batch_size=4, lr=lr, patience=0, seed=0)
-    fit(model, data, data, LOSSES[MODELS[name].loss](), config, device=torch.device("cpu"))
+    fit(model, data, data, single_phase(on_targets(LOSSES[MODELS[name].loss]()), config), config,
+        device=torch.device("cpu"))
     with torch.no_grad():
         after = torch.mean((model(inputs) - clean) ** 2).item()
     mean_image = torch.mean((clean - clean.mean(dim=0)) ** 2).item()  # the best output that ignores the input

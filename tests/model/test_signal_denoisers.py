@@ -16,6 +16,7 @@ from pipeline.models import MODELS
 from pipeline.tasks import MAX_METRICS, build_model
 from pipeline.tasks.signal_scoring import passes
 from pipeline.tasks.signals import (
+    NoiseRelativeMSE,
     SeedDenoiser,
     SignalDenoiser,
     evaluate,
@@ -23,9 +24,11 @@ from pipeline.tasks.signals import (
     polynomial_trend,
     prepare,
     serve,
+    training_plan,
     trend_fit_statistics,
 )
-from pipeline.training import LOSSES, TrainConfig, count_parameters, fit
+from pipeline.train import fit_model, prepare_and_build
+from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
 REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
@@ -85,6 +88,12 @@ def test_seed_model_is_the_notebooks_28737_parameters_and_150_points_in_and_out(
     assert torch.all(raw >= noisy.amin(1, keepdim=True) - 1e-5) and torch.all(raw <= noisy.amax(1, keepdim=True) + 1e-5)
 
 
+def seed_plan(model, config):
+    """The seed denoiser's own training plan: one phase on BCE, within max_norm."""
+    spec = MODELS["signal_denoiser_seed"]
+    return training_plan(spec, model, {"max_norm": model.max_norm}, config, on_targets(LOSSES[spec.loss]()))
+
+
 def test_seed_model_keeps_every_kernel_vector_within_max_norm_during_training():
     torch.manual_seed(0)
     model = SeedDenoiser(max_norm=0.5)  # tight, so the constraint binds
@@ -92,7 +101,8 @@ def test_seed_model_keeps_every_kernel_vector_within_max_norm_during_training():
     assert norms().max() <= 0.5 + 1e-5
     noisy, pure = signals(2, length=32)
     data = torch.utils.data.TensorDataset(noisy, pure.clamp(0, 1))
-    fit(model, data, data, LOSSES["bce"](), TrainConfig(1, 2, 0.05, 0, 0), device=CPU)
+    config = TrainConfig(1, 2, 0.05, 0, 0)
+    fit(model, data, data, seed_plan(model, config), config, device=CPU)
     assert norms().max() <= 0.5 + 1e-5
 
 
@@ -159,7 +169,8 @@ def test_improved_model_overfits_a_tiny_batch(targets):
     data = torch.utils.data.TensorDataset(noisy, pure)
     loss_fn = LOSSES["mse"]()
     before = loss_fn(model(noisy), pure).item()
-    result = fit(model, data, data, loss_fn, TrainConfig(100, 8, 5e-3, 0, 0), device=CPU)
+    config = TrainConfig(100, 8, 5e-3, 0, 0)
+    result = fit(model, data, data, single_phase(on_targets(loss_fn), config), config, device=CPU)
     assert result.best_val_loss < before * 0.1
 
 
@@ -173,9 +184,41 @@ def test_seed_model_fits_a_tiny_batch():
     model = SeedDenoiser()
     mse = lambda: torch.mean((model(noisy) - target) ** 2).item()
     before = mse()
-    fit(model, torch.utils.data.TensorDataset(noisy, target), torch.utils.data.TensorDataset(noisy, target),
-        LOSSES["bce"](), TrainConfig(40, 8, 3e-3, 0, 0), device=CPU)
+    data, config = torch.utils.data.TensorDataset(noisy, target), TrainConfig(40, 8, 3e-3, 0, 0)
+    fit(model, data, data, seed_plan(model, config), config, device=CPU)
     assert mse() < before * 0.05
+
+
+def test_noise_relative_loss_scores_the_identity_one_at_any_noise_level_and_unit():
+    relative = NoiseRelativeMSE()
+    g = torch.Generator().manual_seed(0)
+    pure = torch.sin(torch.linspace(0, 6, 150)).repeat(3, 1)  # range 2
+    noisy = pure + torch.tensor([[0.2], [0.6], [2.0]]) * torch.randn(3, 150, generator=g)  # 0.1, 0.3, 1 x range
+    identity = relative(noisy, pure, noisy)
+    assert identity.item() == pytest.approx(1.0, abs=0.01)  # the 0.01 x range floor moves it off 1 by <= 1 %
+    assert relative(1000 * noisy, 1000 * pure, 1000 * noisy).item() == pytest.approx(identity.item(), rel=1e-5)
+    assert relative(pure, pure, noisy).item() == 0
+    # a noise-free input weighs like one with 1 % noise, not without bound
+    assert relative(pure + 0.01, pure, pure).item() == pytest.approx(0.01**2 / (0.01 * 2) ** 2, rel=0.01)
+
+
+def test_the_improved_model_trains_its_last_refine_epochs_on_the_noise_relative_loss(data_dir, blocks):
+    params = load_params(REPO / "params.yaml")
+    params["train"]["signal_denoiser"] = {**blocks["signal_denoiser"], "epochs": 3, "refine_epochs": 1,
+                                          "channels": 4, "levels": 2, "patience": 0}
+    spec = MODELS["signal_denoiser"]
+    prepared, model = prepare_and_build(spec, params, data_dir)
+    result = fit_model(spec, params, model, prepared, CPU)
+    assert ["refine_val_loss" in row for row in result.history] == [False, False, True]
+    assert all("val_mse_raw" in row for row in result.history)  # the task's figure, in both phases
+    noisy, targets = prepared.val.tensors
+    with torch.no_grad():
+        outputs = model(noisy)
+    # the refine loss picks the last phase's best epoch, whose weights the model ends with; the
+    # rows' val_loss stays MSE
+    assert result.best_epoch == 3
+    assert NoiseRelativeMSE()(outputs, targets, noisy).item() == pytest.approx(result.best_val_loss, rel=1e-4)
+    assert torch.nn.MSELoss()(outputs, targets).item() == pytest.approx(result.history[2]["val_loss"], rel=1e-4)
 
 
 # --- data, evaluation and the gate ----------------------------------------------------
