@@ -53,57 +53,80 @@ def _f(module: str, *names: str) -> tuple[str, ...]:
 
 
 # Tests that run the pipeline in a `python -m pipeline...` subprocess are left out: the subprocess
-# does not report which functions it ran, so they would not count for any mutant anyway.
+# does not report which functions it ran, so they would not count for any mutant anyway. Slow files
+# are named by node id: only their tests that call the group's functions, so a full run fits a session.
+GATES = ("tests/unit/test_gates.py",)
+STOCK_FAST = ("tests/unit/test_stock_task.py", "tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py")
+BAD_INPUT = ("tests/data/test_bad_input_cli.py::test_bad_file_gives_its_exact_error",
+             "tests/data/test_bad_input_cli.py::test_bad_params_stop_the_stage_with_the_key_named")
+LOTTO_RNN = "tests/model/test_lotto_rnn.py::"
+MNIST_AE = "tests/model/test_mnist_autoencoders.py::"
+SIGNAL_DN = "tests/model/test_signal_denoisers.py::"
+GUARD = "tests/unit/test_denoiser_guard.py::"
+
 GROUPS: dict[str, Group] = {
-    "stock_gate": Group("stock: model RMSE vs persistence", _f("pipeline.tasks.stock", "x_gate"),
-                        ("tests/model/test_training.py",)),
+    "stock_gate": Group("stock: model RMSE vs persistence", _f("pipeline.tasks.stock", "x_gate"), GATES),
     "lotto_gate": Group("lotto: significance vs chance and the frequency ticket", _f("pipeline.tasks.lotto", "x_gate"),
-                        ("tests/model/test_lotto_rnn.py",)),
+                        GATES),
     "mnist_gate": Group("mnist: autoencoders vs PCA, denoiser vs classical filters", _f("pipeline.tasks.mnist", "x_gate"),
-                        ("tests/model/test_mnist_autoencoders.py",)),
+                        GATES),
     "signal_gate": Group("signal denoisers: every group beats the best classical filter",
                          _f("pipeline.tasks.signal_scoring", "x_gate", "x_passes", "x_passes_at")
                          + _f("pipeline.tasks.signals", "x_gate"),
-                         ("tests/model/test_signal_denoisers.py", "tests/unit/test_denoiser_guard.py")),
+                         GATES + (GUARD + "test_a_group_passes_by_its_kinds_rule_at_the_gain_it_is_given",)),
     "register_decide": Group("registry: champion only for a passing model that beats the champion",
-                             _f("pipeline.register", "x_decide"), ("tests/unit/test_cli_and_tracking.py",)),
+                             _f("pipeline.register", "x_decide"),
+                             GATES + ("tests/unit/test_cli_and_tracking.py::"
+                                      "test_gate_moves_champion_only_for_a_better_passing_model",)),
     "stock_split_scaling": Group("stock: windows, chronological split, scaler fitted on the training part",
-                                 _f("pipeline.tasks.stock", "x_prepare", "x__subset")
+                                 _f("pipeline.tasks.stock", "x_prepare", "x__subset", "x__tensors", "x_predict_close")
                                  + _f("pipeline.data.stock", "x_make_windows", f"x{SEP}Scaler{SEP}*")
                                  + _f("pipeline.tasks", "x_chronological_split"),
-                                 ("tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py",
-                                  "tests/model/test_training.py")),
+                                 STOCK_FAST),
     "lotto_decode": Group("lotto: model output -> nearest valid ticket", _f("pipeline.tasks.lotto", "x_decode"),
-                          ("tests/unit/test_lotto_decode.py", "tests/model/test_lotto_rnn.py")),
+                          ("tests/unit/test_lotto_decode.py", LOTTO_RNN + "test_serve_answers_six_distinct_numbers")),
+    # _col (a column's letter) and _show/_show_numbers only format the messages, which the exact-message
+    # tests pin whole: the checks that decide whether a file is refused are what is mutated
     "stock_parser": Group("stock CSV reader: bad input named by file, line and column",
                           _f("pipeline.data.stock", "x_read_stock_csv", "x__price", "x__check_order",
                              "x__check_consistency"),
-                          ("tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py",
-                           "tests/data/test_bad_input_cli.py")),
+                          ("tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py") + BAD_INPUT),
     "lotto_parser": Group("lotto xlsx reader: bad input named by row and column",
                           _f("pipeline.data.lotto", "x_read_lotto_xlsx", "x__read_sheet", "x__used_width",
                              "x__check_header", "x__parse_row", "x__int_cell", "x__date_cell", "x__check_sequence",
-                             "x__expected_round", "x__col"),
-                          ("tests/data/test_lotto.py", "tests/data/test_parser_properties.py",
-                           "tests/data/test_bad_input_cli.py")),
+                             "x__expected_round"),
+                          ("tests/data/test_lotto.py", "tests/data/test_parser_properties.py") + BAD_INPUT),
     "mnist_parser": Group("MNIST IDX reader: bad files named by file and problem",
                           _f("pipeline.data.mnist", "x_read_idx", "x_load_mnist", "x__read_bytes"),
-                          ("tests/data/test_mnist.py", "tests/data/test_bad_input_cli.py")),
+                          ("tests/data/test_mnist.py",) + BAD_INPUT),
+    # the acceptance checks, not the whole guarded_denoise: a wrong check serves a wrong answer
     "signal_guard": Group("signal guard: acceptance checks, the blend check, the fallback filter",
                           _f("pipeline.tasks.signal_guard", "x__residual_off_glitches", "x_acceptable",
-                             "x__fallback_candidates", "x_fallback_filter", "x_guarded_denoise"),
-                          ("tests/unit/test_denoiser_guard.py", "tests/unit/test_classical_filters.py",
-                           "tests/model/test_denoiser_guard_ood.py")),
+                             "x_fallback_candidates", "x_fallback_filter"),
+                          ("tests/unit/test_guard_checks.py", GUARD + "test_fallback_filter_does_no_harm",
+                           GUARD + "test_fallback_keeps_jumps_at_low_noise",
+                           GUARD + "test_fallback_removes_glitches_that_the_noise_estimate_ignores",
+                           GUARD + "test_guard_accepts_an_answer_that_removed_dropouts_the_estimate_missed",
+                           GUARD + "test_guard_keeps_a_good_answer_on_in_family_inputs",
+                           GUARD + "test_guard_falls_back_when_the_model_hallucinates_its_training_family")),
     "stock_serve": Group("stock serving: request validation", _f("pipeline.tasks.stock", "x_serve"),
-                         ("tests/model/test_training.py",)),
+                         ("tests/unit/test_stock_task.py",)),
     "lotto_serve": Group("lotto serving: request validation", _f("pipeline.tasks.lotto", "x_serve"),
-                         ("tests/model/test_lotto_rnn.py",)),
+                         (LOTTO_RNN + "test_serve_answers_six_distinct_numbers",
+                          LOTTO_RNN + "test_serve_rejects_malformed_requests",
+                          LOTTO_RNN + "test_serve_rejects_ragged_rows")),
     "mnist_serve": Group("mnist serving: request validation", _f("pipeline.tasks.mnist", "x__pixels", "x_serve"),
-                         ("tests/model/test_mnist_autoencoders.py",)),
+                         (MNIST_AE + "test_serve_answers_in_pixels_in_the_layout_given",
+                          MNIST_AE + "test_malformed_requests_are_payload_errors")),
     "signal_serve": Group("signal serving: request validation and the noise_sigma param",
                           _f("pipeline.tasks.signal_scoring", "x_serve", "x__given_noise_sigma")
                           + _f("pipeline.tasks.signals", "x_serve"),
-                          ("tests/model/test_signal_denoisers.py", "tests/unit/test_denoiser_guard.py")),
+                          (SIGNAL_DN + "test_serve_denoises_any_length_in_raw_units",
+                           SIGNAL_DN + "test_seed_model_serves_only_its_training_length",
+                           SIGNAL_DN + "test_serve_uses_a_given_noise_level_and_reports_it",
+                           SIGNAL_DN + "test_serve_rejects_a_bad_noise_level_and_names_the_param",
+                           SIGNAL_DN + "test_serve_rejects_malformed_requests_without_echoing_them",
+                           GUARD + "test_serve_answers_the_denoised_signals_the_noise_level_and_the_path")),
 }
 
 

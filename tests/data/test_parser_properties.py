@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from builders import lotto_data_row, lotto_excel_row, lotto_rows, write_xlsx
 from hypothesis import HealthCheck, assume, given, settings
+from hypothesis_budget import examples
 from hypothesis import strategies as st
 
 from pipeline.data.lotto import read_lotto_xlsx
@@ -23,7 +24,7 @@ from pipeline.tasks import chronological_split
 from pipeline.tasks import lotto as lotto_task
 from pipeline.tasks import stock as stock_task
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FIRST_DAY = dt.date(2000, 1, 3)
 
 

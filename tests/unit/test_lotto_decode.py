@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from hypothesis_budget import examples
 from scipy.optimize import linear_sum_assignment
 
 from pipeline.tasks.lotto import (
@@ -38,13 +39,13 @@ def nearest_distance(values: np.ndarray) -> float:
     return float(cost[rows, cols].sum())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(arrays(np.float64, (5, 6), elements=st.floats(-1e12, 1e12, allow_nan=False)))
 def test_decode_is_always_a_valid_ticket(values):
     assert_valid(decode(values))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(arrays(np.float64, 6, elements=st.floats(-100, 150, allow_nan=False)))
 def test_decode_is_the_nearest_valid_ticket(values):
     ticket = decode(values[None])[0]
