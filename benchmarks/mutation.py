@@ -14,7 +14,9 @@ calls the function in-process). One that changes nothing observable is named in
 benchmarks/mutation_equivalent.toml with the reason; the report shows it next to the survivor. The
 script exits 1 when a survivor has no reason (or its reason was written for another mutation),
 and writes benchmarks/results/mutation.md and mutation.json only when every survivor has one,
-unless --write-anyway. A --group run updates those groups' rows and keeps the others'.
+unless --write-anyway, through benchmarks/publish.py (with the commit measured). A --group run
+updates those groups' rows and keeps the others'. The hand-made mutants of
+benchmarks/mutation_handmade.py (bugs mutmut does not make as such) are measured on every run.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import mutation_handmade
+from publish import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -245,6 +250,7 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
             verdict = f"equivalent: {r['reason']}" if r["reason"] else f"**UNEXPLAINED** ({r['note']})"
             out += [f"- `{r['name']}` ({r['status']}): {verdict}", "", "  ```diff",
                     *(f"  {ln}" for ln in r["diff"].splitlines()), "  ```", ""]
+    out += ["", *mutation_handmade.render(report.get("handmade", []))]
     stale = stale_equivalents(groups, equivalents)
     if stale:
         out += ["## Equivalent-list entries no longer surviving", "", *(f"- `{n}`" for n in stale), ""]
@@ -369,25 +375,26 @@ def main(argv: list[str] | None = None) -> int:
         measured, seconds = run_groups(names, args.max_children)
         last = {"groups": names, "commit": _git_commit(), "wall_seconds": round(seconds)}
         print(f"wall time {seconds:.0f} s")
+    handmade = previous.get("handmade", []) if args.no_run else mutation_handmade.measure()
     groups.update(measured)
     not_run = sum(s == NOT_RUN for g in measured.values() for s in g["mutants"].values())
     report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "last_run": last,
-              "groups": {n: groups[n] for n in GROUPS if n in groups}}
+              "groups": {n: groups[n] for n in GROUPS if n in groups}, "handmade": handmade}
     text = render_markdown(report, equivalents)
     unexplained = [r for r in survivor_rows(report["groups"], equivalents) if r["reason"] is None]
+    alive = [r["name"] for r in handmade if r["status"] != "killed"]
     (ROOT / "mutants" / "mutation.md").write_text(text)
     if not unexplained or args.write_anyway:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "mutation.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-        (RESULTS / "mutation.md").write_text(text)
+        publish(RESULTS, "mutation", report, text, quiet=True)
     where = "benchmarks/results/mutation.md" if not unexplained or args.write_anyway else "mutants/mutation.md"
     print(f"report: {where}; {len(unexplained)} survivor(s) without a reason")
     for r in unexplained:
         print(f"  {r['name']} ({r['status']}): {r['change']}")
+    if alive:
+        print(f"hand-made mutant(s) not killed: {', '.join(alive)}")
     if not_run:
         print(f"{not_run} mutant(s) not run (an interrupted run): the report is incomplete")
-    return 1 if unexplained or not_run else 0
-
+    return 1 if unexplained or not_run or alive else 0
 
 if __name__ == "__main__":
     sys.exit(main())
