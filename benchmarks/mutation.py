@@ -217,9 +217,8 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
     groups = report["groups"]
     rows = survivor_rows(groups, equivalents)
     commits = sorted({g["commit"] for g in groups.values()})
-    last = report.get("last_run")
-    ran = (f" Last run: {', '.join(last['groups'])} in {last['wall_seconds']} s of wall time (mutant generation, "
-           "mutmut's test mapping and the mutants)." if last else "")
+    ran = "".join(f" Run at {r['commit']}: {', '.join(r['groups'])} in {r['wall_seconds']} s of wall time (mutant "
+                  "generation, mutmut's test mapping and the mutants)." for r in report.get("runs", []))
     out = ["# Mutation testing (`make mutate`)", "",
            f"mutmut {report['mutmut']}, {report['cores']} CPU cores; commit measured: {', '.join(commits)}. "
            "One `mutmut run` covers the groups asked for, their tests as the selection; mutmut runs each "
@@ -369,16 +368,22 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = json.loads((RESULTS / "mutation.json").read_text()) if (RESULTS / "mutation.json").exists() else {}
     groups = {n: g for n, g in previous.get("groups", {}).items() if n in GROUPS and n not in names}
+    record = ROOT / "mutants" / "mutation-run.json"  # the run that left its results in mutants/
     if args.no_run:
-        measured, last = collect(names), None  # no wall time for a run this did not start
+        measured = collect(names)
+        last = json.loads(record.read_text()) if record.exists() else None
+        last = last if last and set(names) <= set(last["groups"]) else None  # a run that did not cover them: no time
     else:
         measured, seconds = run_groups(names, args.max_children)
         last = {"groups": names, "commit": _git_commit(), "wall_seconds": round(seconds)}
+        record.write_text(json.dumps(last) + "\n")
         print(f"wall time {seconds:.0f} s")
+    # the runs whose rows the report keeps: earlier runs for the groups not measured now, and this one
+    runs = [r for r in previous.get("runs", []) if set(r["groups"]) & set(groups)] + ([last] if last else [])
     handmade = previous.get("handmade", []) if args.no_run else mutation_handmade.measure()
     groups.update(measured)
     not_run = sum(s == NOT_RUN for g in measured.values() for s in g["mutants"].values())
-    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "last_run": last,
+    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "runs": runs,
               "groups": {n: groups[n] for n in GROUPS if n in groups}, "handmade": handmade}
     text = render_markdown(report, equivalents)
     unexplained = [r for r in survivor_rows(report["groups"], equivalents) if r["reason"] is None]
@@ -395,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if not_run:
         print(f"{not_run} mutant(s) not run (an interrupted run): the report is incomplete")
     return 1 if unexplained or not_run or alive else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -49,7 +49,7 @@ SCHEMAS = {
                                "passing"),
     "known_noise": _schema("benchmarks/known_noise.py", "groups", "totals"),
     "walk_limit": _schema("benchmarks/walk_limit.py", "per_group", "groups"),
-    "mutation": _schema("benchmarks/mutation.py", "mutmut", "cores", "workers", "last_run", "groups", "handmade"),
+    "mutation": _schema("benchmarks/mutation.py", "mutmut", "cores", "workers", "runs", "groups", "handmade"),
 }
 
 
