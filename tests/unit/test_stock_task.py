@@ -62,6 +62,11 @@ def test_prepare_splits_the_windows_in_time_order(tmp_path):
     assert dates[train_days].max() < val.min() and val.max() < test.min()
     # and within each part the windows keep their order: together, every target day once, oldest first
     np.testing.assert_array_equal(np.concatenate([dates[train_days], val, test]), dates[WINDOW:])
+    # each evaluation window's persistence forecast is the close of the day before its target
+    close = prices[:, PRICE_COLUMNS.index("Close")]
+    for part in ("val", "test"):
+        days = np.searchsorted(dates, prepared.raw[part].target_dates)
+        np.testing.assert_array_equal(prepared.raw[part].last_close, close[days - 1])
     # a training window holds the WINDOW days before its target, in model units
     inputs = prepared.train.tensors[0].double().numpy() * prepared.meta["scaler"]["feature_max"]
     for i, day in enumerate(train_days):
@@ -98,6 +103,18 @@ def test_the_training_data_and_scaler_ignore_whatever_the_later_periods_hold(tmp
         np.testing.assert_array_equal(got.numpy(), expected.numpy())
     # the change reached the validation period: its first target is a changed day's close
     assert not np.array_equal(after.val.tensors[1].numpy(), before.val.tensors[1].numpy())
+
+
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_the_model_takes_the_prepared_tensors(tmp_path, scaling):
+    """The tensors are in the model's float32: a batch of them goes through StockRNN."""
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, scaling)
+    model = stock.StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
+    for part in (prepared.train, prepared.val, prepared.test):
+        x, y = part.tensors
+        assert x.dtype == y.dtype == torch.float32
+        assert model(x[:2]).shape == y[:2].shape
 
 
 def test_window_relative_scaling_fits_no_statistics(tmp_path):
@@ -147,6 +164,13 @@ def test_serve_answers_in_dollars_of_the_training_maximum():
     model, meta = answering(0.5, Scaler("train_max", feature_max=200.0, target_max=300.0))
     answer = stock.serve(model, meta, request_frame())
     np.testing.assert_allclose(answer["next_close"].to_numpy(), [150.0], rtol=1e-6)
+
+
+def test_serve_answers_a_price_below_one_dollar():
+    model, meta = answering(0.01, Scaler("window_relative"))
+    request = request_frame() / 1000  # 0.1 dollars a share: positive, so a price
+    answer = stock.serve(model, meta, request)
+    np.testing.assert_allclose(answer["next_close"], [1.01 * request[FEATURES].to_numpy()[-1].mean()], rtol=1e-6)
 
 
 def with_cell(row: int, column: str, value) -> pd.DataFrame:
