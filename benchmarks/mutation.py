@@ -122,6 +122,8 @@ GROUPS: dict[str, Group] = {
                           LOTTO_RNN + "test_serve_rejects_ragged_rows")),
     "mnist_serve": Group("mnist serving: request validation", _f("pipeline.tasks.mnist", "x__pixels", "x_serve"),
                          (MNIST_AE + "test_serve_answers_in_pixels_in_the_layout_given",
+                          MNIST_AE + "test_serve_takes_a_table_of_flat_rows",
+                          MNIST_AE + "test_a_perfect_reconstruction_scores_zero_error",
                           MNIST_AE + "test_malformed_requests_are_payload_errors")),
     "signal_serve": Group("signal serving: request validation and the noise_sigma param",
                           _f("pipeline.tasks.signal_scoring", "x_serve", "x__given_noise_sigma")
