@@ -132,6 +132,7 @@ GROUPS: dict[str, Group] = {
                            SIGNAL_DN + "test_seed_model_serves_only_its_training_length",
                            SIGNAL_DN + "test_serve_uses_a_given_noise_level_and_reports_it",
                            SIGNAL_DN + "test_serve_rejects_a_bad_noise_level_and_names_the_param",
+                           SIGNAL_DN + "test_a_bad_noise_level_is_shown_in_a_message_of_at_most_200_characters",
                            SIGNAL_DN + "test_serve_rejects_malformed_requests_without_echoing_them",
                            GUARD + "test_serve_answers_the_denoised_signals_the_noise_level_and_the_path")),
 }

@@ -313,6 +313,16 @@ def test_serve_uses_a_given_noise_level_and_reports_it():
     assert np.all(np.abs(estimated - 0.1) < 0.04)  # the default: estimated from each signal
     np.testing.assert_allclose(serve(model, META, request, params={"noise_sigma": 0.02})["noise_sigma"], [0.02] * 2, rtol=1e-6)
     np.testing.assert_array_equal(serve(model, META, request, params={"noise_sigma": None})["noise_sigma"], estimated)
+    # zero is a level too: the caller knows the signals are noiseless
+    np.testing.assert_array_equal(serve(model, META, request, params={"noise_sigma": 0})["noise_sigma"], [0.0] * 2)
+
+
+def test_a_bad_noise_level_is_shown_in_a_message_of_at_most_200_characters():
+    with pytest.raises(PayloadError) as info:
+        serve(small_denoiser().eval(), META, np.zeros((1, 20)), params={"noise_sigma": [0.5] * 100})
+    start = ("params.noise_sigma: expected a finite number >= 0 (the noise's standard deviation in the signals' "
+             "units), got [0.5, 0.5")
+    assert str(info.value).startswith(start) and len(str(info.value)) == 200
 
 
 @pytest.mark.parametrize("value, shown", [(-0.1, "-0.1"), (float("nan"), "nan"), (float("inf"), "inf"), ("0.1", "'0.1'"),
