@@ -240,6 +240,11 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
     total = counts({n: s for g in groups.values() for n, s in g["mutants"].items()})
     out.append(f"| **all** | | {total['total']} | {total['killed']} | {total['timeout']} | {total['survived']} | "
                f"{total['no tests']} | {total['other']} | {total['not run']} | {sum(r['reason'] is None for r in rows)} |")
+    again = [f"`{m}`" for g in groups.values() for m in g.get("rechecked", {}).get("killed", [])]
+    if again:  # counted as killed above
+        out += ["", "Killed on recheck (the run's survivors built into the code checked out at "
+                f"{', '.join(sorted({g['rechecked']['commit'] for g in groups.values() if 'rechecked' in g}))} and "
+                f"their group's tests run again): {', '.join(again)}."]
     out += ["", "## Survivors", ""]
     if not rows:
         out.append("None: the tests catch every mutant.")
@@ -356,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-run", action="store_true",
                         help="report the results mutants/ holds (an interrupted run's too) without running mutmut")
+    parser.add_argument("--no-recheck", action="store_true", help="leave the run's survivors as they are")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -383,6 +389,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wall time {seconds:.0f} s")
     # the runs whose rows the report keeps: earlier runs for the groups not measured now, and this one
     runs = [r for r in previous.get("runs", []) if set(r["groups"]) & set(groups)] + ([last] if last else [])
+    # survivors without a reason tested again at the code checked out now (tests written after the run)
+    again = {n: [r["name"] for r in survivor_rows({n: g}, equivalents) if r["reason"] is None] for n, g in measured.items()}
+    if any(again.values()) and not args.no_recheck:
+        rechecked = mutation_handmade.recheck(again, {n: list(GROUPS[n].tests) for n in again})
+        for n, g in measured.items():
+            g["rechecked"] = {"commit": _git_commit(), "killed": [m for m in again[n] if rechecked[m] == "killed"]}
+            g["mutants"].update({m: "killed" for m in g["rechecked"]["killed"]})
     handmade = previous.get("handmade", []) if args.no_run else mutation_handmade.measure()
     groups.update(measured)
     not_run = sum(s == NOT_RUN for g in measured.values() for s in g["mutants"].values())

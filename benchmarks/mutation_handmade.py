@@ -5,6 +5,7 @@ of the repository; the test named for it runs there, and the mutant counts as ki
 that test fails on the patched copy and passes on the unpatched one: the table is measured."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -109,3 +110,46 @@ def render(rows: list[dict]) -> list[str]:
         change = f"`{r['old'].strip()}` -> `{' '.join(r['new'].split())}`".replace("|", "\\|")
         out.append(f"| {r['name']} | {r['what']} | {r['file']}: {change} | `{r['test']}` | {r['status']} |")
     return out + [""]
+
+
+def recheck(survivors: dict[str, list[str]], tests: dict[str, list[str]]) -> dict[str, str]:
+    """mutmut's survivors (group -> mutant names) tested again at the code checked out now: each
+    mutant is built into a scratch copy (mutmut's own apply, from mutants/) and its group's tests
+    run there. For the tests written after a run to kill what it left: mutant name -> "killed" or
+    "survived". Stops when a group's tests fail on the unpatched copy."""
+    from mutmut.mutation.diff_apply import apply_mutant
+
+    status: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="recheck-") as tmp:
+        root = Path(tmp)
+        _copy(root)
+        for name in ("mutants", "data"):
+            (root / name).symlink_to(ROOT / name)
+        cwd = Path.cwd()
+        try:
+            for group, names in survivors.items():
+                if names and _pytest(root, tests[group]) != 0:
+                    raise SystemExit(f"recheck: {group}'s tests fail on the unpatched copy")
+                for name in names:
+                    path = root / _source_of(name)
+                    original = path.read_text()
+                    os.chdir(root)
+                    try:
+                        apply_mutant(name)
+                        code = _pytest(root, tests[group])
+                    finally:
+                        os.chdir(cwd)
+                        path.write_text(original)
+                    if code not in (0, 1):
+                        raise SystemExit(f"recheck of {name}: pytest exited {code} (not a test result)")
+                    status[name] = "killed" if code == 1 else "survived"
+                    print(f"   recheck {name}: {status[name]}", flush=True)
+        finally:
+            os.chdir(cwd)
+    return status
+
+
+def _source_of(mutant: str) -> str:
+    import mutation
+
+    return mutation.source_file(mutant)
