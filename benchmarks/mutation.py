@@ -133,6 +133,8 @@ GROUPS: dict[str, Group] = {
                            SIGNAL_DN + "test_serve_uses_a_given_noise_level_and_reports_it",
                            SIGNAL_DN + "test_serve_rejects_a_bad_noise_level_and_names_the_param",
                            SIGNAL_DN + "test_a_bad_noise_level_is_shown_in_a_message_of_at_most_200_characters",
+                           SIGNAL_DN + "test_the_guard_reads_a_signal_at_float32_precision",
+                           GUARD + "test_a_signals_answer_is_the_same_in_any_unit_and_with_any_offset",
                            SIGNAL_DN + "test_serve_rejects_malformed_requests_without_echoing_them",
                            GUARD + "test_serve_answers_the_denoised_signals_the_noise_level_and_the_path")),
 }

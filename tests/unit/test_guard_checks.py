@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks.signal_filters import Noise, deglitch, estimate_noise
-from pipeline.tasks.signal_guard import (BLEND, FALLBACK, acceptable, fallback_candidates, fallback_filter,
-                                         guarded_denoise, sure)
+from pipeline.tasks.signal_filters import WINDOW_GRID, Noise, adaptive_wiener, deglitch, estimate_noise
+from pipeline.tasks.signal_guard import (BLEND, FALLBACK, FALLBACK_WIENER_MAX_WINDOW, acceptable, fallback_candidates,
+                                         fallback_filter, guarded_denoise, sure)
 from pipeline.tasks.signal_scoring import snr_gain_db, worse_than_input_share
 from pipeline.tasks.signals import MinMaxDenoiser
 
@@ -116,3 +116,13 @@ def test_the_fallback_takes_the_lowest_sure_candidate_when_it_is_acceptable():
     np.testing.assert_array_equal(out, outputs[best, np.arange(len(noisy))])
     assert np.all(sure(noisy, out, noise, divergence) < sure(noisy, noisy, noise, 150.0))  # better than no smoothing
     assert snr_gain_db(noisy, pure, out) > 3
+
+
+def test_the_fallback_tries_adaptive_wiener_windows_up_to_and_including_its_maximum():
+    """FALLBACK_WIENER_MAX_WINDOW is the widest adaptive Wiener window the fallback may pick; the
+    next one of the grid is left out (it smooths like the Savitzky-Golay filters)."""
+    _, noisy, _ = sines_with_noise_level(1.0)
+    outputs = [out for out, _ in fallback_candidates(noisy)]
+    wider = min(w for w in WINDOW_GRID if w > FALLBACK_WIENER_MAX_WINDOW)
+    assert any(np.array_equal(out, adaptive_wiener(noisy, FALLBACK_WIENER_MAX_WINDOW)[0]) for out in outputs)
+    assert not any(np.array_equal(out, adaptive_wiener(noisy, wider)[0]) for out in outputs)

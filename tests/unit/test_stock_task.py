@@ -117,6 +117,20 @@ def test_the_model_takes_the_prepared_tensors(tmp_path, scaling):
         assert model(x[:2]).shape == y[:2].shape
 
 
+def test_the_meta_prepare_writes_builds_and_serves_the_model(tmp_path):
+    """What the registered model carries: StockRNN.from_params sizes the model from it, and serve
+    reads the window, the features and the scaler from it."""
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, "window_relative")
+    model = stock.StockRNN.from_params({"hidden_size": 4, "num_layers": 1, "head_hidden": 8}, prepared.meta)
+    with torch.no_grad():
+        model.head[-1].weight.zero_()
+        model.head[-1].bias.fill_(0.01)
+    request = request_frame()
+    answer = stock.serve(model, prepared.meta, request)
+    np.testing.assert_allclose(answer["next_close"], [1.01 * request[FEATURES].to_numpy()[-1].mean()], rtol=1e-6)
+
+
 def test_window_relative_scaling_fits_no_statistics(tmp_path):
     """Each window is divided by its own last day: nothing is fitted, so nothing can leak."""
     dates, prices = rising_prices()
