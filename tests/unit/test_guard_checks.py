@@ -173,3 +173,12 @@ def test_a_point_beside_a_glitch_has_no_sign_to_share():
     noisy = np.linspace(0.0, 1.0, length)[None]
     answer = noisy - np.where(glitches > 0, 5.0, sigma)
     assert noise.white.all() and acceptable(noisy, answer, noise).all()
+
+
+def test_a_residual_at_the_same_sign_bound_is_acceptable():
+    """Six of ten neighbouring residuals of one sign is GUARD_MAX_SAME_SIGN (0.6): still white enough."""
+    sigma = 0.1
+    signs = np.array([1, 1, 1, 1, 1, 1, 1, -1, 1, -1, 1], np.float64)
+    noisy = np.linspace(0.0, 1.0, len(signs))[None]
+    noise = Noise(np.array([sigma]), np.zeros_like(noisy))
+    assert acceptable(noisy, noisy - sigma * signs, noise).all()
