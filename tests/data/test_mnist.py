@@ -127,6 +127,12 @@ def test_a_file_of_the_magic_alone_is_a_cut_short_header(tmp_path):
                                                    "(magic + 3 dimension sizes)")
 
 
+def test_a_file_of_the_header_alone_has_an_empty_payload(tmp_path):
+    path = write_gz(tmp_path / "images.gz", idx_bytes(tiny_images(2), IMAGES_MAGIC)[:16])
+    assert error(read_idx, path, IMAGES_MAGIC) == (f"{path}: after the 16-byte header: payload has 0 bytes, "
+                                                   "expected 1568 for dims 2x28x28 (truncated)")
+
+
 def test_load_generated_dir(tmp_path):
     data = load_mnist(write_mnist_dir(tmp_path, n_train=12, n_test=5), verify_md5=False)
     assert data.train_images.shape == (12, 28, 28) and data.test_labels.shape == (5,)
