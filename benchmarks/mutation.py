@@ -16,7 +16,8 @@ script exits 1 when a survivor has no reason (or its reason was written for anot
 and writes benchmarks/results/mutation.md and mutation.json only when every survivor has one,
 unless --write-anyway, through benchmarks/publish.py (with the commit measured). A --group run
 updates those groups' rows and keeps the others'. The hand-made mutants of
-benchmarks/mutation_handmade.py (bugs mutmut does not make as such) are measured on every run.
+benchmarks/mutation_handmade.py (bugs mutmut does not make as such) are measured on every report,
+and survivors without a reason are tested again at the checked-out code (--no-recheck: not).
 """
 from __future__ import annotations
 
@@ -398,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, g in measured.items():
             g["rechecked"] = {"commit": _git_commit(), "killed": [m for m in again[n] if rechecked[m] == "killed"]}
             g["mutants"].update({m: "killed" for m in g["rechecked"]["killed"]})
-    handmade = previous.get("handmade", []) if args.no_run else mutation_handmade.measure()
+    handmade = mutation_handmade.measure()  # a minute: measured on every report, --no-run too
     groups.update(measured)
     not_run = sum(s == NOT_RUN for g in measured.values() for s in g["mutants"].values())
     report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "runs": runs,
