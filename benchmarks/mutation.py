@@ -14,7 +14,10 @@ calls the function in-process). One that changes nothing observable is named in
 benchmarks/mutation_equivalent.toml with the reason; the report shows it next to the survivor. The
 script exits 1 when a survivor has no reason (or its reason was written for another mutation),
 and writes benchmarks/results/mutation.md and mutation.json only when every survivor has one,
-unless --write-anyway. A --group run updates those groups' rows and keeps the others'.
+unless --write-anyway, through benchmarks/publish.py (with the commit measured). A --group run
+updates those groups' rows and keeps the others'. The hand-made mutants of
+benchmarks/mutation_handmade.py (bugs mutmut does not make as such) are measured on every report,
+and survivors without a reason are tested again at the checked-out code (--no-recheck: not).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import mutation_handmade
+from publish import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -53,57 +59,85 @@ def _f(module: str, *names: str) -> tuple[str, ...]:
 
 
 # Tests that run the pipeline in a `python -m pipeline...` subprocess are left out: the subprocess
-# does not report which functions it ran, so they would not count for any mutant anyway.
+# does not report which functions it ran, so they would not count for any mutant anyway. Slow files
+# are named by node id: only their tests that call the group's functions, so a full run fits a session.
+GATES = ("tests/unit/test_gates.py",)
+STOCK_FAST = ("tests/unit/test_stock_task.py", "tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py")
+BAD_INPUT = ("tests/data/test_bad_input_cli.py::test_bad_file_gives_its_exact_error",
+             "tests/data/test_bad_input_cli.py::test_bad_params_stop_the_stage_with_the_key_named")
+LOTTO_RNN = "tests/model/test_lotto_rnn.py::"
+MNIST_AE = "tests/model/test_mnist_autoencoders.py::"
+SIGNAL_DN = "tests/model/test_signal_denoisers.py::"
+GUARD = "tests/unit/test_denoiser_guard.py::"
+
 GROUPS: dict[str, Group] = {
-    "stock_gate": Group("stock: model RMSE vs persistence", _f("pipeline.tasks.stock", "x_gate"),
-                        ("tests/model/test_training.py",)),
+    "stock_gate": Group("stock: model RMSE vs persistence", _f("pipeline.tasks.stock", "x_gate"), GATES),
     "lotto_gate": Group("lotto: significance vs chance and the frequency ticket", _f("pipeline.tasks.lotto", "x_gate"),
-                        ("tests/model/test_lotto_rnn.py",)),
+                        GATES),
     "mnist_gate": Group("mnist: autoencoders vs PCA, denoiser vs classical filters", _f("pipeline.tasks.mnist", "x_gate"),
-                        ("tests/model/test_mnist_autoencoders.py",)),
+                        GATES),
     "signal_gate": Group("signal denoisers: every group beats the best classical filter",
                          _f("pipeline.tasks.signal_scoring", "x_gate", "x_passes", "x_passes_at")
                          + _f("pipeline.tasks.signals", "x_gate"),
-                         ("tests/model/test_signal_denoisers.py", "tests/unit/test_denoiser_guard.py")),
+                         GATES + (GUARD + "test_a_group_passes_by_its_kinds_rule_at_the_gain_it_is_given",)),
     "register_decide": Group("registry: champion only for a passing model that beats the champion",
-                             _f("pipeline.register", "x_decide"), ("tests/unit/test_cli_and_tracking.py",)),
+                             _f("pipeline.register", "x_decide"),
+                             GATES + ("tests/unit/test_cli_and_tracking.py::"
+                                      "test_gate_moves_champion_only_for_a_better_passing_model",)),
     "stock_split_scaling": Group("stock: windows, chronological split, scaler fitted on the training part",
-                                 _f("pipeline.tasks.stock", "x_prepare", "x__subset")
+                                 _f("pipeline.tasks.stock", "x_prepare", "x__subset", "x__tensors", "x_predict_close")
                                  + _f("pipeline.data.stock", "x_make_windows", f"x{SEP}Scaler{SEP}*")
                                  + _f("pipeline.tasks", "x_chronological_split"),
-                                 ("tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py",
-                                  "tests/model/test_training.py")),
+                                 STOCK_FAST),
     "lotto_decode": Group("lotto: model output -> nearest valid ticket", _f("pipeline.tasks.lotto", "x_decode"),
-                          ("tests/unit/test_lotto_decode.py", "tests/model/test_lotto_rnn.py")),
+                          ("tests/unit/test_lotto_decode.py", LOTTO_RNN + "test_serve_answers_six_distinct_numbers")),
+    # _col (a column's letter) and _show/_show_numbers only format the messages, which the exact-message
+    # tests pin whole: the checks that decide whether a file is refused are what is mutated
     "stock_parser": Group("stock CSV reader: bad input named by file, line and column",
                           _f("pipeline.data.stock", "x_read_stock_csv", "x__price", "x__check_order",
                              "x__check_consistency"),
-                          ("tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py",
-                           "tests/data/test_bad_input_cli.py")),
+                          ("tests/data/test_stock_csv.py", "tests/data/test_parser_properties.py") + BAD_INPUT),
     "lotto_parser": Group("lotto xlsx reader: bad input named by row and column",
                           _f("pipeline.data.lotto", "x_read_lotto_xlsx", "x__read_sheet", "x__used_width",
                              "x__check_header", "x__parse_row", "x__int_cell", "x__date_cell", "x__check_sequence",
-                             "x__expected_round", "x__col"),
-                          ("tests/data/test_lotto.py", "tests/data/test_parser_properties.py",
-                           "tests/data/test_bad_input_cli.py")),
+                             "x__expected_round"),
+                          ("tests/data/test_lotto.py", "tests/data/test_parser_properties.py") + BAD_INPUT),
     "mnist_parser": Group("MNIST IDX reader: bad files named by file and problem",
                           _f("pipeline.data.mnist", "x_read_idx", "x_load_mnist", "x__read_bytes"),
-                          ("tests/data/test_mnist.py", "tests/data/test_bad_input_cli.py")),
+                          ("tests/data/test_mnist.py",) + BAD_INPUT),
+    # the acceptance checks, not the whole guarded_denoise: a wrong check serves a wrong answer
     "signal_guard": Group("signal guard: acceptance checks, the blend check, the fallback filter",
                           _f("pipeline.tasks.signal_guard", "x__residual_off_glitches", "x_acceptable",
-                             "x__fallback_candidates", "x_fallback_filter", "x_guarded_denoise"),
-                          ("tests/unit/test_denoiser_guard.py", "tests/unit/test_classical_filters.py",
-                           "tests/model/test_denoiser_guard_ood.py")),
+                             "x_fallback_candidates", "x_fallback_filter"),
+                          ("tests/unit/test_guard_checks.py", GUARD + "test_fallback_filter_does_no_harm",
+                           GUARD + "test_fallback_keeps_jumps_at_low_noise",
+                           GUARD + "test_fallback_removes_glitches_that_the_noise_estimate_ignores",
+                           GUARD + "test_guard_accepts_an_answer_that_removed_dropouts_the_estimate_missed",
+                           GUARD + "test_guard_keeps_a_good_answer_on_in_family_inputs",
+                           GUARD + "test_guard_falls_back_when_the_model_hallucinates_its_training_family")),
     "stock_serve": Group("stock serving: request validation", _f("pipeline.tasks.stock", "x_serve"),
-                         ("tests/model/test_training.py",)),
+                         ("tests/unit/test_stock_task.py",)),
     "lotto_serve": Group("lotto serving: request validation", _f("pipeline.tasks.lotto", "x_serve"),
-                         ("tests/model/test_lotto_rnn.py",)),
+                         (LOTTO_RNN + "test_serve_answers_six_distinct_numbers",
+                          LOTTO_RNN + "test_serve_rejects_malformed_requests",
+                          LOTTO_RNN + "test_serve_rejects_ragged_rows")),
     "mnist_serve": Group("mnist serving: request validation", _f("pipeline.tasks.mnist", "x__pixels", "x_serve"),
-                         ("tests/model/test_mnist_autoencoders.py",)),
+                         (MNIST_AE + "test_serve_answers_in_pixels_in_the_layout_given",
+                          MNIST_AE + "test_serve_takes_a_table_of_flat_rows",
+                          MNIST_AE + "test_a_perfect_reconstruction_scores_zero_error",
+                          MNIST_AE + "test_malformed_requests_are_payload_errors")),
     "signal_serve": Group("signal serving: request validation and the noise_sigma param",
                           _f("pipeline.tasks.signal_scoring", "x_serve", "x__given_noise_sigma")
                           + _f("pipeline.tasks.signals", "x_serve"),
-                          ("tests/model/test_signal_denoisers.py", "tests/unit/test_denoiser_guard.py")),
+                          (SIGNAL_DN + "test_serve_denoises_any_length_in_raw_units",
+                           SIGNAL_DN + "test_seed_model_serves_only_its_training_length",
+                           SIGNAL_DN + "test_serve_uses_a_given_noise_level_and_reports_it",
+                           SIGNAL_DN + "test_serve_rejects_a_bad_noise_level_and_names_the_param",
+                           SIGNAL_DN + "test_a_bad_noise_level_is_shown_in_a_message_of_at_most_200_characters",
+                           SIGNAL_DN + "test_the_guard_reads_a_signal_at_float32_precision",
+                           GUARD + "test_a_signals_answer_is_the_same_in_any_unit_and_with_any_offset",
+                           SIGNAL_DN + "test_serve_rejects_malformed_requests_without_echoing_them",
+                           GUARD + "test_serve_answers_the_denoised_signals_the_noise_level_and_the_path")),
 }
 
 
@@ -189,9 +223,8 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
     groups = report["groups"]
     rows = survivor_rows(groups, equivalents)
     commits = sorted({g["commit"] for g in groups.values()})
-    last = report.get("last_run")
-    ran = (f" Last run: {', '.join(last['groups'])} in {last['wall_seconds']} s of wall time (mutant generation, "
-           "mutmut's test mapping and the mutants)." if last else "")
+    ran = "".join(f" Run at {r['commit']}: {', '.join(r['groups'])} in {r['wall_seconds']} s of wall time (mutant "
+                  "generation, mutmut's test mapping and the mutants)." for r in report.get("runs", []))
     out = ["# Mutation testing (`make mutate`)", "",
            f"mutmut {report['mutmut']}, {report['cores']} CPU cores; commit measured: {', '.join(commits)}. "
            "One `mutmut run` covers the groups asked for, their tests as the selection; mutmut runs each "
@@ -210,6 +243,11 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
     total = counts({n: s for g in groups.values() for n, s in g["mutants"].items()})
     out.append(f"| **all** | | {total['total']} | {total['killed']} | {total['timeout']} | {total['survived']} | "
                f"{total['no tests']} | {total['other']} | {total['not run']} | {sum(r['reason'] is None for r in rows)} |")
+    again = [f"`{m}`" for g in groups.values() for m in g.get("rechecked", {}).get("killed", [])]
+    if again:  # counted as killed above
+        out += ["", "Killed on recheck (the run's survivors built into the code checked out at "
+                f"{', '.join(sorted({g['rechecked']['commit'] for g in groups.values() if 'rechecked' in g}))} and "
+                f"their group's tests run again): {', '.join(again)}."]
     out += ["", "## Survivors", ""]
     if not rows:
         out.append("None: the tests catch every mutant.")
@@ -222,6 +260,7 @@ def render_markdown(report: dict, equivalents: dict[str, dict]) -> str:
             verdict = f"equivalent: {r['reason']}" if r["reason"] else f"**UNEXPLAINED** ({r['note']})"
             out += [f"- `{r['name']}` ({r['status']}): {verdict}", "", "  ```diff",
                     *(f"  {ln}" for ln in r["diff"].splitlines()), "  ```", ""]
+    out += ["", *mutation_handmade.render(report.get("handmade", []))]
     stale = stale_equivalents(groups, equivalents)
     if stale:
         out += ["## Equivalent-list entries no longer surviving", "", *(f"- `{n}`" for n in stale), ""]
@@ -325,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--no-run", action="store_true",
                         help="report the results mutants/ holds (an interrupted run's too) without running mutmut")
+    parser.add_argument("--no-recheck", action="store_true", help="leave the run's survivors as they are")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -340,30 +380,45 @@ def main(argv: list[str] | None = None) -> int:
 
     previous = json.loads((RESULTS / "mutation.json").read_text()) if (RESULTS / "mutation.json").exists() else {}
     groups = {n: g for n, g in previous.get("groups", {}).items() if n in GROUPS and n not in names}
+    record = ROOT / "mutants" / "mutation-run.json"  # the run that left its results in mutants/
     if args.no_run:
-        measured, last = collect(names), None  # no wall time for a run this did not start
+        measured = collect(names)
+        last = json.loads(record.read_text()) if record.exists() else None
+        last = last if last and set(names) <= set(last["groups"]) else None  # a run that did not cover them: no time
     else:
         measured, seconds = run_groups(names, args.max_children)
         last = {"groups": names, "commit": _git_commit(), "wall_seconds": round(seconds)}
+        record.write_text(json.dumps(last) + "\n")
         print(f"wall time {seconds:.0f} s")
+    # the runs whose rows the report keeps: earlier runs for the groups not measured now, and this one
+    runs = [r for r in previous.get("runs", []) if set(r["groups"]) & set(groups)] + ([last] if last else [])
+    # survivors without a reason tested again at the code checked out now (tests written after the run)
+    again = {n: [r["name"] for r in survivor_rows({n: g}, equivalents) if r["reason"] is None] for n, g in measured.items()}
+    if any(again.values()) and not args.no_recheck:
+        rechecked = mutation_handmade.recheck(again, {n: list(GROUPS[n].tests) for n in again})
+        for n, g in measured.items():
+            g["rechecked"] = {"commit": _git_commit(), "killed": [m for m in again[n] if rechecked[m] == "killed"]}
+            g["mutants"].update({m: "killed" for m in g["rechecked"]["killed"]})
+    handmade = mutation_handmade.measure()  # a minute: measured on every report, --no-run too
     groups.update(measured)
     not_run = sum(s == NOT_RUN for g in measured.values() for s in g["mutants"].values())
-    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "last_run": last,
-              "groups": {n: groups[n] for n in GROUPS if n in groups}}
+    report = {"mutmut": version("mutmut"), "cores": os.cpu_count(), "workers": args.max_children, "runs": runs,
+              "groups": {n: groups[n] for n in GROUPS if n in groups}, "handmade": handmade}
     text = render_markdown(report, equivalents)
     unexplained = [r for r in survivor_rows(report["groups"], equivalents) if r["reason"] is None]
+    alive = [r["name"] for r in handmade if r["status"] != "killed"]
     (ROOT / "mutants" / "mutation.md").write_text(text)
     if not unexplained or args.write_anyway:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "mutation.json").write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
-        (RESULTS / "mutation.md").write_text(text)
+        publish(RESULTS, "mutation", report, text, quiet=True)
     where = "benchmarks/results/mutation.md" if not unexplained or args.write_anyway else "mutants/mutation.md"
     print(f"report: {where}; {len(unexplained)} survivor(s) without a reason")
     for r in unexplained:
         print(f"  {r['name']} ({r['status']}): {r['change']}")
+    if alive:
+        print(f"hand-made mutant(s) not killed: {', '.join(alive)}")
     if not_run:
         print(f"{not_run} mutant(s) not run (an interrupted run): the report is incomplete")
-    return 1 if unexplained or not_run else 0
+    return 1 if unexplained or not_run or alive else 0
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ SCHEMAS = {
                                "passing"),
     "known_noise": _schema("benchmarks/denoiser/known_noise.py", "groups", "totals"),
     "walk_limit": _schema("benchmarks/denoiser/walk_limit.py", "per_group", "groups"),
+    "mutation": _schema("benchmarks/mutation.py", "mutmut", "cores", "workers", "runs", "groups", "handmade"),
 }
 
 

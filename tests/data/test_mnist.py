@@ -121,6 +121,18 @@ def test_non_ubyte_magic_is_a_programming_error(tmp_path):
 
 # --- load_mnist -------------------------------------------------------------------------
 
+def test_a_file_of_the_magic_alone_is_a_cut_short_header(tmp_path):
+    path = write_gz(tmp_path / "images.gz", idx_bytes(tiny_images(2), IMAGES_MAGIC)[:4])
+    assert error(read_idx, path, IMAGES_MAGIC) == (f"{path}: header: header is cut short: 4 bytes, expected 16 "
+                                                   "(magic + 3 dimension sizes)")
+
+
+def test_a_file_of_the_header_alone_has_an_empty_payload(tmp_path):
+    path = write_gz(tmp_path / "images.gz", idx_bytes(tiny_images(2), IMAGES_MAGIC)[:16])
+    assert error(read_idx, path, IMAGES_MAGIC) == (f"{path}: after the 16-byte header: payload has 0 bytes, "
+                                                   "expected 1568 for dims 2x28x28 (truncated)")
+
+
 def test_load_generated_dir(tmp_path):
     data = load_mnist(write_mnist_dir(tmp_path, n_train=12, n_test=5), verify_md5=False)
     assert data.train_images.shape == (12, 28, 28) and data.test_labels.shape == (5,)
@@ -140,6 +152,14 @@ def test_missing_files_are_listed(tmp_path):
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     assert error(load_mnist, tmp_path, verify_md5=False) == (
         f"{tmp_path}: missing MNIST file(s): t10k-labels-idx1-ubyte.gz")
+
+
+def test_every_missing_file_is_listed(tmp_path):
+    write_mnist_dir(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink()
+    assert error(load_mnist, tmp_path, verify_md5=False) == (
+        f"{tmp_path}: missing MNIST file(s): train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
 
 
 def test_count_mismatch(tmp_path):

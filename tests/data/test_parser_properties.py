@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builders import lotto_data_row, lotto_excel_row, lotto_rows, write_xlsx
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis_budget import examples
 from hypothesis import strategies as st
 
 from pipeline.data.lotto import read_lotto_xlsx
@@ -23,7 +24,7 @@ from pipeline.tasks import chronological_split
 from pipeline.tasks import lotto as lotto_task
 from pipeline.tasks import stock as stock_task
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FIRST_DAY = dt.date(2000, 1, 3)
 
 
@@ -185,6 +186,8 @@ def test_stock_windows_hold_the_past_and_target_the_next_close(prices, data):
 
 @SETTINGS
 @given(n=st.integers(0, 500), train=st.floats(0.0, 1.0), val=st.floats(0.0, 1.0))
+@example(n=3, train=0.34, val=0.34)  # one window in each part: the smallest split there is
+@example(n=3, train=0.34, val=0.3)  # no validation window
 def test_split_is_three_ordered_nonempty_parts_or_a_params_error(n, train, val):
     try:
         parts = chronological_split(n, train, val, "train.m.split")

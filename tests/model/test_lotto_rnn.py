@@ -174,6 +174,9 @@ def bad(request: np.ndarray, row: int, col: int, value) -> np.ndarray:
         (lambda r: r.astype(str), "expected numbers 1..45, got non-numeric values"),
         # {r[6][0]}: the number of the request's row 6 that the change repeats
         (lambda r: bad(r, 6, 1, r[6, 0]), "row 6: number {r[6][0]} appears twice; a draw has 6 distinct numbers"),
+        # the row's largest number repeated in place of its smallest: the repeat is found wherever it sorts
+        (lambda r: bad(r, 6, int(r[6].argmin()), r[6].max()),
+         "row 6: number {largest} appears twice; a draw has 6 distinct numbers"),
     ],
 )
 def test_serve_rejects_malformed_requests(prepared, seed_model, change, message):
@@ -181,7 +184,7 @@ def test_serve_rejects_malformed_requests(prepared, seed_model, change, message)
     request = numbers[-10:].astype(np.int64)
     with pytest.raises(PayloadError) as info:
         serve(seed_model, prep.meta, change(request))
-    assert str(info.value) == message.format(r=request)
+    assert str(info.value) == message.format(r=request, largest=request[6].max())
 
 
 def test_serve_rejects_ragged_rows(prepared, seed_model):

@@ -256,6 +256,39 @@ def test_serve_answers_in_pixels_in_the_layout_given():
     np.testing.assert_allclose(as_list["latent"], square["latent"], rtol=1e-6)
 
 
+def test_serve_takes_a_table_of_flat_rows():
+    """A DataFrame of 784 pixel columns (how MLflow hands over a table) is served as the same flat rows."""
+    import pandas as pd
+
+    model = model_of("mnist_dense_ae")
+    rows = np.rint(blobs(2).numpy() * 255).reshape(2, 784)
+    table = mnist.serve(model, META, pd.DataFrame(rows))
+    assert table["reconstruction"].shape == (2, 784)
+    np.testing.assert_allclose(table["latent"], mnist.serve(model, META, rows)["latent"], rtol=1e-4, atol=1e-6)
+
+
+class Identity(torch.nn.Module):
+    """An autoencoder that reproduces its input exactly (its code: the flat pixels)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+    def parameters(self, recurse: bool = True):
+        yield torch.zeros(1)  # where run_model looks for the device
+
+
+def test_a_perfect_reconstruction_scores_zero_error():
+    """The anomaly score compares the reconstruction with the images the model was given: an exact
+    reproduction scores exactly 0, and comes back as the request's own pixels."""
+    images = np.rint(blobs(3).numpy() * 255)
+    answer = mnist.serve(Identity(), META, images)
+    np.testing.assert_array_equal(answer["reconstruction_error"], np.zeros(3))
+    np.testing.assert_allclose(answer["reconstruction"], images, rtol=1e-6)
+
+
 def test_input_example_and_answer_make_an_mlflow_signature(data_dir):
     from mlflow.models import infer_signature
 

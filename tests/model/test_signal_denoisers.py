@@ -364,6 +364,32 @@ def test_serve_uses_a_given_noise_level_and_reports_it():
     assert np.all(np.abs(estimated - 0.1) < 0.04)  # the default: estimated from each signal
     np.testing.assert_allclose(serve(model, META, request, params={"noise_sigma": 0.02})["noise_sigma"], [0.02] * 2, rtol=1e-6)
     np.testing.assert_array_equal(serve(model, META, request, params={"noise_sigma": None})["noise_sigma"], estimated)
+    # zero is a level too: the caller knows the signals are noiseless
+    np.testing.assert_array_equal(serve(model, META, request, params={"noise_sigma": 0})["noise_sigma"], [0.0] * 2)
+
+
+def test_the_guard_reads_a_signal_at_float32_precision():
+    """The guard works in float32 on each signal centred and scaled: digits a float32 cannot hold
+    change nothing in the answer, and the classical share comes back as float32."""
+    model = small_denoiser().eval()
+    rng = np.random.default_rng(1)
+    x = np.sin(np.linspace(0, 6, 64))[None].repeat(2, 0) + 0.1 * rng.standard_normal((2, 64))
+    low, high = x.min(1, keepdims=True), x.max(1, keepdims=True)
+    x = 2 * (x - low) / (high - low) - 1  # each signal spans -1..1 exactly: centred and scaled already
+    rounded = x.astype(np.float32).astype(np.float64)
+    assert not np.array_equal(rounded, x)
+    full, short = serve(model, META, x), serve(model, META, rounded)
+    for key in ("denoised", "noise_sigma", "path", "fallback_share"):
+        np.testing.assert_array_equal(full[key], short[key], err_msg=key)
+    assert full["fallback_share"].dtype == np.float32
+
+
+def test_a_bad_noise_level_is_shown_in_a_message_of_at_most_200_characters():
+    with pytest.raises(PayloadError) as info:
+        serve(small_denoiser().eval(), META, np.zeros((1, 20)), params={"noise_sigma": [0.5] * 100})
+    start = ("params.noise_sigma: expected a finite number >= 0 (the noise's standard deviation in the signals' "
+             "units), got [0.5, 0.5")
+    assert str(info.value).startswith(start) and len(str(info.value)) == 200
 
 
 @pytest.mark.parametrize("value, shown", [(-0.1, "-0.1"), (float("nan"), "nan"), (float("inf"), "inf"), ("0.1", "'0.1'"),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks.signal_filters import Noise, deglitch, estimate_noise
-from pipeline.tasks.signal_guard import (BLEND, FALLBACK, acceptable, fallback_candidates, fallback_filter,
-                                         guarded_denoise, sure)
+from pipeline.tasks.signal_filters import WINDOW_GRID, Noise, adaptive_wiener, deglitch, estimate_noise
+from pipeline.tasks.signal_guard import (BLEND, FALLBACK, FALLBACK_WIENER_MAX_WINDOW, acceptable, fallback_candidates,
+                                         fallback_filter, guarded_denoise, sure)
 from pipeline.tasks.signal_scoring import snr_gain_db, worse_than_input_share
 from stand_ins import Answers
 
@@ -102,3 +102,69 @@ def test_the_fallback_takes_the_lowest_sure_candidate_when_it_is_acceptable():
     np.testing.assert_array_equal(out, outputs[best, np.arange(len(noisy))])
     assert np.all(sure(noisy, out, noise, divergence) < sure(noisy, noisy, noise, 150.0))  # better than no smoothing
     assert snr_gain_db(noisy, pure, out) > 3
+
+
+def test_the_fallback_tries_adaptive_wiener_windows_up_to_and_including_its_maximum():
+    """FALLBACK_WIENER_MAX_WINDOW is the widest adaptive Wiener window the fallback may pick; the
+    next one of the grid is left out (it smooths like the Savitzky-Golay filters)."""
+    _, noisy, _ = sines_with_noise_level(1.0)
+    outputs = [out for out, _ in fallback_candidates(noisy)]
+    wider = min(w for w in WINDOW_GRID if w > FALLBACK_WIENER_MAX_WINDOW)
+    assert any(np.array_equal(out, adaptive_wiener(noisy, FALLBACK_WIENER_MAX_WINDOW)[0]) for out in outputs)
+    assert not any(np.array_equal(out, adaptive_wiener(noisy, wider)[0]) for out in outputs)
+
+
+# --- the residual the checks read ------------------------------------------------------------------
+
+
+def test_sure_at_half_divergence_is_the_residual_power_off_glitches_clipped_at_ten_sigmas():
+    """With divergence L/2 SURE's correction vanishes: it is the mean residual power over the points
+    away from the input's glitches, each residual clipped at 10 sigmas (not where sigma is 0)."""
+    length = 8
+    residual = np.array([[0.1, -0.1, 5.0, 0.1, -0.1, 0.1, 0.1, 9.0],  # 5.0 clipped to 10 x 0.1; 9.0 a glitch
+                         [0.2, -0.2, 0.2, -0.2, 0.2, -0.2, 0.2, 3.0],  # sigma 0: no clip; 3.0 a glitch
+                         [7.0, 7.0, 7.0, 7.0, 7.0, 7.0, 7.0, 0.1]])  # one point left off the glitches
+    glitches = np.zeros((3, length))
+    glitches[0, 7], glitches[1, 7], glitches[2, :7] = 9.0, 3.0, 7.0
+    noise = Noise(np.array([0.1, 0.0, 0.1]), glitches)
+    noisy = np.linspace(0.0, 1.0, 3 * length).reshape(3, length)
+    got = sure(noisy, noisy - residual, noise, length / 2)
+    np.testing.assert_allclose(got, [(6 * 0.01 + 1.0) / 7, 0.04, 0.01], rtol=1e-12)
+
+
+def test_a_noiseless_input_is_an_acceptable_answer_to_itself():
+    """No noise, no residual: the error is 0, at the bound 0 x the noise power, which it may reach."""
+    noisy = np.linspace(0.0, 1.0, 40).reshape(2, 20)
+    assert acceptable(noisy, noisy.copy(), Noise(np.zeros(2), np.zeros_like(noisy))).all()
+
+
+def test_the_residual_of_float32_answers_is_taken_in_float64():
+    """A float32 input and answer (the network's) differ by what float32 cannot hold: the residual is
+    their exact difference, not a float32 one rounded to the input."""
+    noisy = np.full((1, 16), 3.0, np.float32)
+    answer = np.full((1, 16), 1.2e-8, np.float32)
+    exact = np.float64(noisy[0, 0]) - np.float64(answer[0, 0])
+    got = sure(noisy, answer, Noise(np.zeros(1), np.zeros((1, 16))), 8.0)
+    assert got[0] == exact**2 and np.float32(3.0) - answer[0, 0] == np.float32(3.0)  # float32 would lose it
+
+
+def test_a_point_beside_a_glitch_has_no_sign_to_share():
+    """The residual is 0 at the input's glitches: its neighbours do not count as sharing its sign. A
+    residual of +sigma in pairs between glitches is the noise's size, and a third of its neighbours
+    share a sign (the pairs); counting the points beside a glitch too would make it two thirds."""
+    sigma, length = 0.1, 21
+    glitches = np.zeros((1, length))
+    glitches[0, 2::3] = 1e-3  # small: white noise still carries the noise power
+    noise = Noise(np.array([sigma]), glitches)
+    noisy = np.linspace(0.0, 1.0, length)[None]
+    answer = noisy - np.where(glitches > 0, 5.0, sigma)
+    assert noise.white.all() and acceptable(noisy, answer, noise).all()
+
+
+def test_a_residual_at_the_same_sign_bound_is_acceptable():
+    """Six of ten neighbouring residuals of one sign is GUARD_MAX_SAME_SIGN (0.6): still white enough."""
+    sigma = 0.1
+    signs = np.array([1, 1, 1, 1, 1, 1, 1, -1, 1, -1, 1], np.float64)
+    noisy = np.linspace(0.0, 1.0, len(signs))[None]
+    noise = Noise(np.array([sigma]), np.zeros_like(noisy))
+    assert acceptable(noisy, noisy - sigma * signs, noise).all()

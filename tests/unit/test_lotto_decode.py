@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from hypothesis_budget import examples
 from scipy.optimize import linear_sum_assignment
 
 from pipeline.tasks.lotto import (
@@ -38,13 +39,13 @@ def nearest_distance(values: np.ndarray) -> float:
     return float(cost[rows, cols].sum())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(arrays(np.float64, (5, 6), elements=st.floats(-1e12, 1e12, allow_nan=False)))
 def test_decode_is_always_a_valid_ticket(values):
     assert_valid(decode(values))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(arrays(np.float64, 6, elements=st.floats(-100, 150, allow_nan=False)))
 def test_decode_is_the_nearest_valid_ticket(values):
     ticket = decode(values[None])[0]
@@ -57,6 +58,8 @@ def test_decode_adversarial_outputs():
     np.testing.assert_array_equal(decode(np.full((1, 6), 20.5)), [[18, 19, 20, 21, 22, 23]])
     # far outside the range: the end numbers
     np.testing.assert_array_equal(decode(np.full((1, 6), -1e9)), [[1, 2, 3, 4, 5, 6]])
+    np.testing.assert_array_equal(decode(np.full((1, 6), -1e300)), [[1, 2, 3, 4, 5, 6]])  # its square overflows
+    np.testing.assert_array_equal(decode([[-1e300, 7.2, 7.2, 30, 1e300, 44]]), [[1, 7, 8, 30, 44, 45]])
     np.testing.assert_array_equal(decode(np.full((1, 6), 1e300)), [[40, 41, 42, 43, 44, 45]])
     np.testing.assert_array_equal(decode([[-5, 50, 0.2, 45.4, 1, 44.9]]), [[1, 2, 3, 43, 44, 45]])
     # rounding duplicates resolved to neighbours; an already valid ticket is kept (order free)
@@ -64,11 +67,17 @@ def test_decode_adversarial_outputs():
     np.testing.assert_array_equal(decode([[45, 3, 17, 9, 28, 1]]), [[1, 3, 9, 17, 28, 45]])
 
 
-def test_decode_rejects_bad_shapes_and_non_finite():
-    with pytest.raises(ValueError, match="shape"):
-        decode(np.zeros((2, 5)))
-    with pytest.raises(ValueError, match="non-finite"):
+@pytest.mark.parametrize("shape", [(2, 5), (6,), (1, 6, 6), (1, 5, 6)])
+def test_decode_rejects_outputs_not_six_per_row(shape):
+    with pytest.raises(ValueError) as info:
+        decode(np.zeros(shape))
+    assert str(info.value) == f"expected outputs of shape (N, 6), got {shape}"
+
+
+def test_decode_rejects_non_finite_outputs():
+    with pytest.raises(ValueError) as info:
         decode([[1, 2, 3, 4, 5, np.nan]])
+    assert str(info.value) == "cannot decode non-finite outputs"
 
 
 def test_chance_level_is_exactly_0_8():

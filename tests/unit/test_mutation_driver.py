@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import mutation  # noqa: E402
+import mutation_handmade  # noqa: E402
 
 DIFF = """--- pipeline/tasks/stock.py
 +++ pipeline/tasks/stock.py
@@ -96,3 +97,26 @@ def test_an_entry_without_reason_or_change_is_refused(tmp_path):
 
 def test_the_committed_equivalent_list_loads():
     mutation.load_equivalents()
+
+
+def test_every_hand_made_mutant_patches_one_place_and_names_an_existing_test():
+    for mutant in mutation_handmade.HANDMADE:
+        source = (ROOT / mutant.file).read_text()
+        assert mutation_handmade.patched(source, mutant) != source, mutant.name
+        path, _, test = mutant.test.partition("::")
+        assert f"def {test}(" in (ROOT / path).read_text(), mutant.test
+
+
+def test_a_hand_made_mutant_whose_text_is_not_there_once_is_refused():
+    mutant = mutation_handmade.HANDMADE[0]
+    with pytest.raises(SystemExit, match=mutant.name):
+        mutation_handmade.patched("no such line", mutant)
+    with pytest.raises(SystemExit, match="2 times"):
+        mutation_handmade.patched(mutant.old + "\n" + mutant.old, mutant)
+
+
+def test_report_lists_the_hand_made_mutants_with_their_status():
+    row = {**mutation_handmade.asdict(mutation_handmade.HANDMADE[0]), "status": "survived"}
+    report = {"mutmut": "3.8.1", "cores": 2, "groups": measured(x__mutmut_1="killed"), "handmade": [row]}
+    text = mutation.render_markdown(report, {})
+    assert f"| {row['name']} |" in text and f"`{row['test']}` | survived |" in text

@@ -1,13 +1,17 @@
 """The stock task's prepare on a prices.npz it reads like the pipeline's: windows split in time order
-(oldest for training, newest for testing) and scaling fitted on the training period alone."""
+(oldest for training, newest for testing) and scaling fitted on the training period alone; and its
+serving: a request of `window` days of prices answered in dollars, a malformed one refused by name."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from pipeline.data.stock import PRICE_COLUMNS, Scaler
+from pipeline.errors import PayloadError
 from pipeline.tasks import stock
 
 WINDOW = 5
@@ -58,6 +62,11 @@ def test_prepare_splits_the_windows_in_time_order(tmp_path):
     assert dates[train_days].max() < val.min() and val.max() < test.min()
     # and within each part the windows keep their order: together, every target day once, oldest first
     np.testing.assert_array_equal(np.concatenate([dates[train_days], val, test]), dates[WINDOW:])
+    # each evaluation window's persistence forecast is the close of the day before its target
+    close = prices[:, PRICE_COLUMNS.index("Close")]
+    for part in ("val", "test"):
+        days = np.searchsorted(dates, prepared.raw[part].target_dates)
+        np.testing.assert_array_equal(prepared.raw[part].last_close, close[days - 1])
     # a training window holds the WINDOW days before its target, in model units
     inputs = prepared.train.tensors[0].double().numpy() * prepared.meta["scaler"]["feature_max"]
     for i, day in enumerate(train_days):
@@ -96,6 +105,32 @@ def test_the_training_data_and_scaler_ignore_whatever_the_later_periods_hold(tmp
     assert not np.array_equal(after.val.tensors[1].numpy(), before.val.tensors[1].numpy())
 
 
+@pytest.mark.parametrize("scaling", SCALINGS)
+def test_the_model_takes_the_prepared_tensors(tmp_path, scaling):
+    """The tensors are in the model's float32: a batch of them goes through StockRNN."""
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, scaling)
+    model = stock.StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
+    for part in (prepared.train, prepared.val, prepared.test):
+        x, y = part.tensors
+        assert x.dtype == y.dtype == torch.float32
+        assert model(x[:2]).shape == y[:2].shape
+
+
+def test_the_meta_prepare_writes_builds_and_serves_the_model(tmp_path):
+    """What the registered model carries: StockRNN.from_params sizes the model from it, and serve
+    reads the window, the features and the scaler from it."""
+    dates, prices = rising_prices()
+    prepared = prepare_from(tmp_path, dates, prices, "window_relative")
+    model = stock.StockRNN.from_params({"hidden_size": 4, "num_layers": 1, "head_hidden": 8}, prepared.meta)
+    with torch.no_grad():
+        model.head[-1].weight.zero_()
+        model.head[-1].bias.fill_(0.01)
+    request = request_frame()
+    answer = stock.serve(model, prepared.meta, request)
+    np.testing.assert_allclose(answer["next_close"], [1.01 * request[FEATURES].to_numpy()[-1].mean()], rtol=1e-6)
+
+
 def test_window_relative_scaling_fits_no_statistics(tmp_path):
     """Each window is divided by its own last day: nothing is fitted, so nothing can leak."""
     dates, prices = rising_prices()
@@ -107,3 +142,90 @@ def test_window_relative_scaling_fits_no_statistics(tmp_path):
     reference = prices[WINDOW - 1, :3].mean()
     np.testing.assert_allclose(x[0], prices[:WINDOW, :3] / reference - 1, atol=1e-6)
     np.testing.assert_allclose(scaler.inverse_target(y[:1, 0], prices[None, :WINDOW, :3]), prices[WINDOW, 3], rtol=1e-6)
+
+
+# --- serving ------------------------------------------------------------------------------------
+
+
+def answering(scaled: float, scaler: Scaler) -> tuple[stock.StockRNN, dict]:
+    """A stock model that answers `scaled` (model units) whatever the window, and its meta."""
+    model = stock.StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
+    last = model.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(scaled)
+    return model, {"window": WINDOW, "features": FEATURES, "scaler": scaler.to_dict()}
+
+
+def request_frame() -> pd.DataFrame:
+    """WINDOW days of rising_prices() as a request: the feature columns, Close too, in another order."""
+    _, prices = rising_prices()
+    return pd.DataFrame(prices[:WINDOW], columns=PRICE_COLUMNS)[["Close", "Low", "Open", "High"]]
+
+
+def test_serve_answers_the_next_close_in_dollars_relative_to_the_last_day():
+    """window_relative: a model that answers +1% predicts 1% above the last day's mean feature price."""
+    model, meta = answering(0.01, Scaler("window_relative"))
+    request = request_frame()
+    answer = stock.serve(model, meta, request)
+    assert list(answer.columns) == ["next_close"] and len(answer) == 1
+    expected = 1.01 * request[FEATURES].to_numpy()[-1].mean()
+    np.testing.assert_allclose(answer["next_close"].to_numpy(), [expected], rtol=1e-6)
+
+
+def test_serve_answers_in_dollars_of_the_training_maximum():
+    """train_max: a model answer of 0.5 is half the training period's largest close."""
+    model, meta = answering(0.5, Scaler("train_max", feature_max=200.0, target_max=300.0))
+    answer = stock.serve(model, meta, request_frame())
+    np.testing.assert_allclose(answer["next_close"].to_numpy(), [150.0], rtol=1e-6)
+
+
+def test_serve_answers_a_price_below_one_dollar():
+    model, meta = answering(0.01, Scaler("window_relative"))
+    request = request_frame() / 1000  # 0.1 dollars a share: positive, so a price
+    answer = stock.serve(model, meta, request)
+    np.testing.assert_allclose(answer["next_close"], [1.01 * request[FEATURES].to_numpy()[-1].mean()], rtol=1e-6)
+
+
+def with_cell(row: int, column: str, value) -> pd.DataFrame:
+    frame = request_frame().astype(object if isinstance(value, str) else float)
+    frame.loc[row, column] = value
+    return frame
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (lambda: request_frame().to_numpy(), "expected a table with columns Open, High, Low"),
+        (lambda: request_frame().drop(columns=["Low", "Open"]),
+         "missing column(s) Open, Low; expected Open, High, Low"),
+        (lambda: request_frame().iloc[:WINDOW - 1], f"expected {WINDOW} rows (one per day, oldest first), got {WINDOW - 1}"),
+        (lambda: pd.concat([request_frame()] * 2), f"expected {WINDOW} rows (one per day, oldest first), got {2 * WINDOW}"),
+        (lambda: with_cell(2, "High", "n/a"), "columns Open, High, Low must hold numbers"),
+        (lambda: with_cell(2, "High", 0.0), "row 2, column High: expected a positive price, got 0.0"),
+        (lambda: with_cell(4, "Open", -3.0), "row 4, column Open: expected a positive price, got -3.0"),
+        (lambda: with_cell(0, "Low", np.nan), "row 0, column Low: expected a positive price, got nan"),
+        (lambda: with_cell(1, "Open", np.inf), "row 1, column Open: expected a positive price, got inf"),
+        # a bad Close is no feature: it is not read, so not refused
+    ],
+)
+def test_serve_refuses_a_malformed_request_naming_the_problem(request_, message):
+    model, meta = answering(0.01, Scaler("window_relative"))
+    with pytest.raises(PayloadError) as info:
+        stock.serve(model, meta, request_())
+    assert str(info.value) == message
+
+
+def test_serve_names_the_first_bad_cell_in_row_order():
+    model, meta = answering(0.01, Scaler("window_relative"))
+    frame = with_cell(3, "Open", 0.0)
+    frame.loc[1, "Low"] = -1.0
+    with pytest.raises(PayloadError) as info:
+        stock.serve(model, meta, frame)
+    assert str(info.value) == "row 1, column Low: expected a positive price, got -1.0"
+
+
+def test_serve_reads_the_features_not_close():
+    model, meta = answering(0.01, Scaler("window_relative"))
+    np.testing.assert_array_equal(stock.serve(model, meta, with_cell(2, "Close", -5.0)),
+                                  stock.serve(model, meta, request_frame()))
