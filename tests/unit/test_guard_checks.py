@@ -168,3 +168,15 @@ def test_a_residual_at_the_same_sign_bound_is_acceptable():
     noisy = np.linspace(0.0, 1.0, len(signs))[None]
     noise = Noise(np.array([sigma]), np.zeros_like(noisy))
     assert acceptable(noisy, noisy - sigma * signs, noise).all()
+
+
+def test_a_signal_without_noise_keeps_the_unsmoothed_identity_on_a_tie():
+    """With no noise (sigma-hat 0) every candidate that reproduces the signal ties with the identity
+    on SURE: a filter is taken only when strictly better, so the answer is the input itself, with the
+    identity's divergence (its length), not a smoother's."""
+    flat = np.zeros((1, 150))
+    noise = estimate_noise(flat)
+    assert noise.sigma[0] == 0
+    out, divergence = fallback_filter(flat, noise)
+    np.testing.assert_array_equal(out, flat)
+    assert divergence[0] == 150.0
