@@ -41,7 +41,8 @@ class ModelSpec:
         # the task class, the network class and the params class must fit together; a mismatch is a
         # bug in this file or in the task module
         if inspect.isabstract(self.task):
-            raise TypeError(f"{self.name}: {self.task.__name__} lacks {', '.join(sorted(self.task.__abstractmethods__))}")
+            lacks = ", ".join(sorted(self.task.__abstractmethods__))
+            raise TypeError(f"{self.name}: {self.task.__name__} lacks {lacks}")
         if get_args(self.params.model_fields["dataset"].annotation) != (self.task.dataset,):
             raise TypeError(f"{self.name}: {self.params.__name__}.dataset must be Literal[{self.task.dataset!r}]")
         if (self.refine_loss is not None) != issubclass(self.params, RefineParams):
