@@ -40,7 +40,7 @@ def snapshot(root: Path) -> dict:
             checkpoint = paths.checkpoint(name)
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
             metrics = json.loads(paths.eval_metrics(name).read_text())
-            verdict = get_model(name).task().gate(metrics)
+            verdict = get_model(name).task.gate(metrics)
             models[name] = {
                 "checkpoint_md5": hashlib.md5(checkpoint.read_bytes()).hexdigest(),
                 "tensors": {k: hashlib.md5(v.contiguous().numpy().tobytes()).hexdigest() for k, v in state.items()},

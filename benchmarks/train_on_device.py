@@ -81,7 +81,7 @@ def train_and_evaluate(spec: ModelSpec, params: dict, data_dir: Path, device=Non
     prepared, model = prepare_and_build(spec, params, data_dir)
     result = fit_model(spec, params, model, prepared, device)
     model.cpu().eval()
-    return model, result, spec.task().evaluate(model, prepared, params["train"][spec.name])
+    return model, result, spec.task.evaluate(model, prepared, params["train"][spec.name])
 
 
 def run_one(spec: ModelSpec, params: dict, data_dir: Path) -> dict:
@@ -97,7 +97,7 @@ def run_one(spec: ModelSpec, params: dict, data_dir: Path) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     started = time.perf_counter()
     model, result, evaluation = train_and_evaluate(spec, params, data_dir, device)
-    verdict = spec.task().gate(evaluation.metrics)
+    verdict = spec.task.gate(evaluation.metrics)
     figures = {
         "device": str(device),
         "cpu_threads": params["cpu_threads"],

@@ -1,8 +1,9 @@
 """params.yaml: load once, validate everything, fail with the key that is wrong.
 
-One pydantic model per section (pipeline/params.py has the building blocks); each model's
-params live next to its ModelSpec in pipeline/models. Validation gives back plain dicts: the
-stages index params as dicts, and dvc.yaml reads params.yaml itself.
+One pydantic model per section (pipeline/params.py has the building blocks); each model's params
+class is in pipeline/model_params.py (torch-free, unlike the registry in pipeline/models, which
+imports the tasks). Validation gives back plain dicts: the stages index params as dicts, and
+dvc.yaml reads params.yaml itself.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing_extensions import TypedDict
 
 from .data.signals import FAMILIES, noise_label
 from .errors import ParamsError
-from .models import MODELS
+from .model_params import MODEL_PARAMS
 from .params import STRICT, Choice, Float, Int, Items, Section, Text, params_error, problem
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -98,13 +99,13 @@ class Signals(Section):
 
 # total=False: params.yaml may hold any of the registered models; title: what its keys name
 Train = with_config({**STRICT, "title": "model"})(
-    TypedDict("Train", {name: spec.params for name, spec in MODELS.items()}, total=False)
+    TypedDict("Train", dict(MODEL_PARAMS), total=False)
 )
 
 
 def _not_empty(train: dict) -> dict:
     if not train:
-        raise problem(f"expected at least one model; known models: {', '.join(MODELS)}")
+        raise problem(f"expected at least one model; known models: {', '.join(MODEL_PARAMS)}")
     return train
 
 

@@ -14,12 +14,12 @@ from .models import ModelSpec, get_model
 
 def load_trained(spec: ModelSpec, params: dict):
     """The prepared data and the trained model, exactly as evaluate and register see them."""
-    from .tasks import build_model, load_checkpoint
+    from .tasks import load_checkpoint
 
     block = model_params(params, spec.name)
-    prepared = spec.task().prepare(paths.dataset_dir(spec.dataset), block, f"train.{spec.name}", params["seed"])
+    prepared = spec.task.prepare(paths.dataset_dir(spec.dataset), block, f"train.{spec.name}", params["seed"])
     checkpoint = load_checkpoint(paths.checkpoint(spec.name))
-    model = build_model(spec, checkpoint["meta"]["params"], checkpoint["meta"])
+    model = spec.build(checkpoint["meta"]["params"], checkpoint["meta"])
     model.load_state_dict(checkpoint["state_dict"])
     return prepared, model.eval()
 
@@ -41,7 +41,7 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
 
     run_id = tracking.recorded_run(spec.name)["run_id"]  # before any output is written
     prepared, model = load_trained(spec, params)
-    evaluation = spec.task().evaluate(model, prepared, model_params(params, spec.name))
+    evaluation = spec.task.evaluate(model, prepared, model_params(params, spec.name))
     check_layout(spec.name, evaluation)
     out_dir = paths.eval_plots_dir(spec.name)
     for name, rows in evaluation.tables.items():

@@ -65,7 +65,7 @@ def _signature(inferred, serve_params: dict):
     """The task validates requests itself and names the problem; MLflow's schema check would
     reject some first and answer with the whole request echoed back. So input columns are
     optional, and tensor inputs (whose shape/dtype the task checks) are left unconstrained.
-    `serve_params` (the task's SERVE_PARAMS, name -> (type, default)) become the signature's request
+    `serve_params` (the task's serve_params, name -> (type, default)) become the signature's request
     params, which MLflow passes on to predict."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
@@ -95,9 +95,9 @@ def _champion_score(mlflow, spec: ModelSpec, champion, params: dict, test_data: 
     # scored on other data (new data or split): evaluate the champion again on this test set
     served = mlflow.pyfunc.load_model(f"models:/{spec.registered_name}/{champion.version}").unwrap_python_model()
     block = served.meta["params"]
-    prepared = spec.task().prepare(paths.dataset_dir(spec.dataset), block, f"champion v{champion.version}",
-                                   params["seed"])
-    return spec.task().gate(spec.task().evaluate(served.model, prepared, block).metrics).score
+    prepared = spec.task.prepare(paths.dataset_dir(spec.dataset), block, f"champion v{champion.version}",
+                                 params["seed"])
+    return spec.task.gate(spec.task.evaluate(served.model, prepared, block).metrics).score
 
 
 def decide(verdict, champion_score: float | None) -> tuple[str, str]:
@@ -118,7 +118,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     client = mlflow.MlflowClient()
     record = tracking.recorded_run(spec.name)
     metrics = json.loads(paths.eval_metrics(spec.name).read_text())
-    task = spec.task()
+    task = spec.task
     verdict = task.gate(metrics)
 
     if client.search_registered_models(f"name='{spec.registered_name}'") == []:
@@ -142,7 +142,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     prepared, model = load_trained(spec, params)
     example = task.input_example(prepared)
     output = task.serve(model, prepared.meta, example)
-    signature = _signature(mlflow.models.infer_signature(example, output), getattr(task, "SERVE_PARAMS", {}))
+    signature = _signature(mlflow.models.infer_signature(example, output), task.serve_params)
     tags = {
         "gate_passed": str(verdict.passed),
         "gate_reason": reason,

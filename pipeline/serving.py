@@ -12,7 +12,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from .errors import PayloadError
 from .models import get_model
-from .tasks import build_model, load_checkpoint
+from .tasks import load_checkpoint
 
 
 class RequestError(MlflowException):
@@ -41,14 +41,14 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
         checkpoint = load_checkpoint(context.artifacts["checkpoint"])
         self.meta = checkpoint["meta"]
         spec = get_model(self.meta["model"])
-        self.task = spec.task()
-        model = build_model(spec, self.meta["params"], self.meta)
+        self.task = spec.task
+        model = spec.build(self.meta["params"], self.meta)
         model.load_state_dict(checkpoint["state_dict"])
         self.model = model.eval()
 
     def predict(self, context, model_input, params=None):
         # the task's declared request params only (MLflow has checked their types against the signature)
-        declared = {k: v for k, v in (params or {}).items() if k in getattr(self.task, "SERVE_PARAMS", {})}
+        declared = {k: v for k, v in (params or {}).items() if k in self.task.serve_params}
         try:
             if declared:
                 return self.task.serve(self.model, self.meta, model_input, params=declared)

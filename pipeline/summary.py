@@ -2,7 +2,7 @@
 
 Writes reports/summary.json and reports/summary.md: per model, the gate's verdict (the model's figure
 next to its baseline's, in words), its headline table (plots/<model>/headline.csv: each headline
-figure, the model's value beside its baselines') and the tables its task names in SUMMARY_TABLES
+figure, the model's value beside its baselines') and the tables its task names in `summary_tables`
 (the denoisers' gains per noise level), read as data from plots/<model>/.
 """
 from __future__ import annotations
@@ -21,8 +21,7 @@ def summarize(params: dict) -> dict:
     summary = {}
     for name in params["train"]:
         spec = get_model(name, f"train.{name}")
-        task = spec.task()
-        verdict = task.gate(json.loads(paths.eval_metrics(name).read_text()))
+        verdict = spec.task.gate(json.loads(paths.eval_metrics(name).read_text()))
         tables = paths.eval_plots_dir(name)
         headline = read_table(tables / "headline.csv")
         summary[name] = {
@@ -31,7 +30,7 @@ def summarize(params: dict) -> dict:
             "verdict": verdict.reason,
             "figures": {row["figure"]: {k: v for k, v in row.items() if k != "figure"} for row in headline},
             "tables": {table: [{c: row[c] for c in columns if c in row} for row in read_table(tables / f"{table}.csv")]
-                       for table, columns in getattr(task, "SUMMARY_TABLES", {}).items()},
+                       for table, columns in spec.task.summary_tables.items()},
         }
     return summary
 

@@ -36,29 +36,23 @@ def _init_distributed() -> int:
 
 def prepare_and_build(spec: ModelSpec, params: dict, data_dir):
     """(prepared data, untrained model) of `spec`, after seeding every generator."""
-    from .tasks import build_model
     from .training import seed_everything
 
     block = model_params(params, spec.name)
     seed_everything(params["seed"])
-    prepared = spec.task().prepare(data_dir, block, f"train.{spec.name}", params["seed"])
-    return prepared, build_model(spec, block, prepared.meta)
+    prepared = spec.task.prepare(data_dir, block, f"train.{spec.name}", params["seed"])
+    return prepared, spec.build(block, prepared.meta)
 
 
 def fit_model(spec: ModelSpec, params: dict, model, prepared, device, on_epoch=None, reports: bool = True):
-    """The shared training loop with `spec`'s loss and params, in its task's `training_plan` (one
-    phase on its loss where the task has none); where this process `reports`, each epoch's row
-    gets the task's `epoch_metrics` and goes to `on_epoch`."""
-    from .training import LOSSES, EpochFigures, EpochLog, TrainConfig, fit, on_targets, single_phase
+    """The shared training loop with `spec`'s loss and params, in its task's `training_plan`; where
+    this process `reports`, each epoch's row gets the task's `epoch_metrics` and goes to `on_epoch`."""
+    from .training import LOSSES, EpochFigures, EpochLog, TrainConfig, fit, on_targets
 
     block = model_params(params, spec.name)
     config = TrainConfig.from_params(block, params["seed"])
-    task = spec.task()
-    loss = on_targets(LOSSES[spec.loss]())
-    plan = (task.training_plan(spec, model, block, config, loss) if hasattr(task, "training_plan")
-            else single_phase(loss, config))
-    task_metrics = getattr(task, "epoch_metrics", None) if reports else None
-    callbacks = [*([EpochFigures(lambda m: task_metrics(m, prepared))] if task_metrics else []),
+    plan = spec.task.training_plan(spec, model, block, config, on_targets(LOSSES[spec.loss]()))
+    callbacks = [*([EpochFigures(lambda m: spec.task.epoch_metrics(m, prepared))] if reports else []),
                  *([EpochLog(on_epoch)] if on_epoch else [])]
     return fit(model, prepared.train, prepared.val, plan, config, callbacks, device)
 

@@ -1,26 +1,30 @@
-"""What each model's task module provides, and the checkpoint format they share.
+"""The task contract (`Task`, `Network`), what it passes around, and the checkpoint format.
 
-A task module, `pipeline/tasks/<dataset>.py`, defines:
+A task module, `pipeline/tasks/<dataset>.py`, holds its dataset's code as module-level functions and
+network classes, and one `Task` subclass that names them (``prepare = staticmethod(prepare)``); a
+`pipeline.models.ModelSpec` holds that class and its network class themselves. Every task provides:
 
-- ``prepare(data_dir, block, key, seed) -> Prepared``: datasets in model units + JSON-able meta
-  (scalers, shapes) that inference needs.
-- the model class named by ``ModelSpec.model_class``, with a classmethod
-  ``from_params(block, meta) -> nn.Module``.
+- ``prepare(data_dir, block, key, seed) -> Prepared[Raw]``: datasets in model units + JSON-able meta
+  (scalers, shapes) that inference needs, and in ``raw`` its own raw-unit arrays (a TypedDict per task).
 - ``evaluate(model, prepared, block) -> Evaluation``: test metrics next to the baseline.
 - ``gate(metrics) -> Verdict``: does the model beat its baseline.
 - ``serve(model, meta, request)``: a raw-units request -> answer in user units; raises
   PayloadError on a malformed request (served through `pipeline.serving.PipelineModel`).
 - ``input_example(prepared)``: a raw-units request for the model signature.
 
-Optional: ``epoch_metrics(model, prepared) -> dict[str, float]``, validation figures logged each
-epoch beside the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not);
+Optional, declared on `Task` with a default that does nothing beyond the shared loop:
+``epoch_metrics(model, prepared) -> dict[str, float]``, validation figures logged each epoch beside
+the losses (e.g. the denoisers' MSE in the signal's units, which their losses are not; default none);
 ``training_plan(spec, model, block, config, loss) -> pipeline.training.Plan``, the phases a model
-trains in and its task's callbacks, where that is more than one phase on its loss (`loss`) over
-`epochs` at `lr` (the signal denoisers: a weight constraint, a refine phase on another loss);
-``SERVE_PARAMS``, {name: (MLflow type, default)}: request params (`{"inputs": ..., "params": {...}}`)
-declared in the registered signature and handed to ``serve(model, meta, request, params=...)``;
-``SUMMARY_TABLES``, {table: columns}: tables of ``Evaluation.tables`` that reports/summary.md shows
-(those columns) below the headline table.
+trains in and its task's callbacks (default: one phase on its loss over `epochs` at `lr`; the signal
+denoisers: a weight constraint, a refine phase on another loss);
+``serve_params``, {name: (MLflow type, default)}: request params (`{"inputs": ..., "params": {...}}`)
+declared in the registered signature and handed to ``serve(model, meta, request, params=...)``
+(default none); ``summary_tables``, {table: columns}: tables of ``Evaluation.tables`` that
+reports/summary.md shows (those columns) below the headline table (default none).
+
+The network (an nn.Module class, `ModelSpec.network`) is built by its classmethod
+``from_params(block, meta)``: sized from its params block and the prepared data's meta.
 
 Every task's evaluation has a ``headline`` table (headline_table): the figures a person compares, the
 model's beside its baselines'. The metrics stay few (a DVC metrics file holds at most
@@ -34,24 +38,31 @@ without retraining them.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 from torch.utils.data import TensorDataset
 
 from ..errors import ParamsError
 from ..io import atomic_path
+from ..training import LossFn, Plan, TrainConfig, single_phase
+
+if TYPE_CHECKING:
+    from ..models import ModelSpec
+
+Raw = TypeVar("Raw")
 
 
 @dataclass
-class Prepared:
+class Prepared(Generic[Raw]):
     train: TensorDataset  # (inputs, targets) in model units
     val: TensorDataset
     test: TensorDataset
     meta: dict  # JSON-able; saved in the checkpoint and used at inference time
-    raw: Any = None  # task-specific raw-unit arrays for evaluation
+    raw: Raw  # the task's raw-unit arrays for evaluation and serving examples (its own TypedDict)
 
 
 MAX_METRICS = 40  # values in one DVC metrics file (and at most this many eval metrics in an MLflow run)
@@ -91,9 +102,59 @@ def chronological_split(n: int, train: float, val: float, key: str = "split") ->
     return slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
 
 
-def build_model(spec, block: dict, meta: dict) -> torch.nn.Module:
-    """An untrained model of `spec`'s class, sized from its params block and the data's meta."""
-    return getattr(spec.task(), spec.model_class).from_params(block, meta)
+class Network(Protocol):
+    """A model's nn.Module class (`ModelSpec.network`)."""
+
+    @classmethod
+    def from_params(cls, block: dict, meta: dict) -> torch.nn.Module:
+        """An untrained network sized from its params block and the prepared data's meta."""
+
+
+class Task(ABC):
+    """What every task provides (see the module docstring); a subclass per task module names its
+    functions. Never instantiated: the pipeline calls these on the class."""
+
+    dataset: ClassVar[str]  # data/processed/<dataset>/ and its task module pipeline/tasks/<dataset>.py
+    serve_params: ClassVar[dict[str, tuple[str, Any]]] = {}  # request params: name -> (MLflow type, default)
+    summary_tables: ClassVar[dict[str, tuple[str, ...]]] = {}  # Evaluation.tables shown in reports/summary.md
+
+    @staticmethod
+    @abstractmethod
+    def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
+        """Datasets in model units, meta for inference, the task's raw arrays; `key` names the block in errors."""
+
+    @staticmethod
+    @abstractmethod
+    def evaluate(model: torch.nn.Module, prepared: Prepared, block: dict) -> Evaluation:
+        """Test metrics (at most MAX_METRICS) beside the baselines', a headline table."""
+
+    @staticmethod
+    @abstractmethod
+    def gate(metrics: dict) -> Verdict:
+        """Does the model beat its baseline, from its evaluation's metrics alone."""
+
+    @staticmethod
+    @abstractmethod
+    def input_example(prepared: Prepared) -> Any:
+        """A raw-units request for the registered signature."""
+
+    @staticmethod
+    @abstractmethod
+    def serve(model: torch.nn.Module, meta: dict, request: Any, params: dict | None = None) -> Any:
+        """A raw-units request -> the answer in user units; PayloadError on a malformed request.
+        `params` is passed only by a task that declares serve_params, and only those."""
+
+    @staticmethod
+    def epoch_metrics(model: torch.nn.Module, prepared: Prepared) -> dict[str, float]:
+        """Validation figures for each epoch's row, beside the losses: none unless a task has its own."""
+        return {}
+
+    @staticmethod
+    def training_plan(spec: ModelSpec, model: torch.nn.Module, block: dict, config: TrainConfig,
+                      loss: LossFn) -> Plan:
+        """The phases the model trains in and the task's callbacks: one phase on its loss unless a task
+        needs more."""
+        return single_phase(loss, config)
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict) -> None:

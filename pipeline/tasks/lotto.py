@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.lotto import LottoDraws
 from ..errors import ParamsError, PayloadError
-from . import Evaluation, Prepared, Verdict, chronological_split, headline_table
+from . import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
 
 DRAWS_FILE = "draws.npz"
 POOL, PICK = 45, 6  # numbers 1..45, six drawn
@@ -86,7 +87,17 @@ def _tensors(inputs: np.ndarray, targets: np.ndarray) -> TensorDataset:
     return TensorDataset(torch.from_numpy(normalise(inputs)), torch.from_numpy(normalise(targets)))
 
 
-def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
+class LottoRaw(TypedDict):
+    """Prepared.raw: the draws as numbers, for the baselines, the metrics and the input example."""
+
+    train_draws: np.ndarray
+    test_inputs: np.ndarray
+    test_draws: np.ndarray
+    test_rounds: np.ndarray
+    test_dates: np.ndarray
+
+
+def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[LottoRaw]:
     draws = load_draws(data_dir)
     window = block["window"]
     inputs, targets = make_windows(draws.numbers, window, key=f"{key}.window")
@@ -219,7 +230,7 @@ HEADLINE = {f"test_{figure}": {name: f"{prefix}_{figure}" for name, prefix in PR
             for figure in ("mean_matches", *(f"match_frac_{k}" for k in range(PICK + 1)))}
 
 
-def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
+def evaluate(model: nn.Module, prepared: Prepared[LottoRaw], block: dict) -> Evaluation:
     raw = prepared.raw
     draws = raw["test_draws"]
     tickets = predict_tickets(model, raw["test_inputs"])
@@ -308,7 +319,7 @@ def gate(metrics: dict) -> Verdict:
 # --- serving ----------------------------------------------------------------------------
 
 
-def input_example(prepared: Prepared) -> np.ndarray:
+def input_example(prepared: Prepared[LottoRaw]) -> np.ndarray:
     """The last `window` draws of the test period, oldest first: a request for the next draw."""
     window = prepared.meta["window"]
     last = np.concatenate([prepared.raw["test_inputs"][-1], prepared.raw["test_draws"][-1:]])[-window:]
@@ -347,3 +358,14 @@ def serve(model: nn.Module, meta: dict, request) -> np.ndarray:
         row, col = repeated[0]
         raise PayloadError(f"row {row}: number {draws[row, col]} appears twice; a draw has {PICK} distinct numbers")
     return predict_tickets(model, draws[None])
+
+
+class LottoTask(Task):
+    """The lotto task's contract: its functions above."""
+
+    dataset = "lotto"
+    prepare = staticmethod(prepare)
+    evaluate = staticmethod(evaluate)
+    gate = staticmethod(gate)
+    input_example = staticmethod(input_example)
+    serve = staticmethod(serve)

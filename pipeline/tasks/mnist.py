@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from ..errors import ParamsError, PayloadError
-from . import Evaluation, Prepared, Verdict, headline_table
+from . import Evaluation, Prepared, Task, Verdict, headline_table
 
 IMAGES_FILE = "mnist.npz"
 SIDE = 28  # images are SIDE x SIDE pixels
@@ -223,7 +223,13 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
     return np.clip(noisy, 0, 1, out=noisy)  # in place: 47M pixels for the training part
 
 
-def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
+class MnistRaw(TypedDict):
+    """Prepared.raw: the test images' digits, for the per-digit tables."""
+
+    test_labels: np.ndarray
+
+
+def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[MnistRaw]:
     """The 60k training images shuffled (seeded) into train/val parts by `split`; the 10k test
     images. Inputs and targets in [0, 1]; the denoiser's inputs carry fixed, seeded noise."""
     if "kernel" in block and block["kernel"] % 2 == 0:
@@ -326,7 +332,7 @@ def per_digit(values: dict[str, np.ndarray], labels: np.ndarray, digits: int) ->
     ]
 
 
-def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
+def evaluate(model: nn.Module, prepared: Prepared[MnistRaw], block: dict) -> Evaluation:
     """Test metrics next to PCA of the same latent size, or (denoiser) next to the filters."""
     inputs, clean = (t.numpy() for t in prepared.test.tensors)
     output, _ = run_model(model, inputs)
@@ -337,7 +343,7 @@ def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
     return _evaluate_reconstruction(model.latent_size, output, clean, prepared, labels, examples)
 
 
-def _evaluate_reconstruction(k: int, output: np.ndarray, clean: np.ndarray, prepared: Prepared,
+def _evaluate_reconstruction(k: int, output: np.ndarray, clean: np.ndarray, prepared: Prepared[MnistRaw],
                              labels: np.ndarray, examples: np.ndarray) -> Evaluation:
     pca = PCA.fit(prepared.train.tensors[1].numpy(), k)
     pca_output = np.clip(pca.reconstruct(clean), 0, 1)  # clipping only helps PCA: pixels are in [0, 1]
@@ -364,7 +370,7 @@ def _evaluate_reconstruction(k: int, output: np.ndarray, clean: np.ndarray, prep
     )
 
 
-def _evaluate_denoiser(output: np.ndarray, noisy: np.ndarray, clean: np.ndarray, prepared: Prepared,
+def _evaluate_denoiser(output: np.ndarray, noisy: np.ndarray, clean: np.ndarray, prepared: Prepared[MnistRaw],
                        labels: np.ndarray, examples: np.ndarray) -> Evaluation:
     val_noisy, val_clean = (t.numpy() for t in prepared.val.tensors)
     sigma = tune_filter(gaussian_blur, BLUR_SIGMAS, val_noisy, val_clean)
@@ -443,7 +449,7 @@ def gate(metrics: dict) -> Verdict:
 # --- serving --------------------------------------------------------------------------
 
 
-def input_example(prepared: Prepared) -> np.ndarray:
+def input_example(prepared: Prepared[MnistRaw]) -> np.ndarray:
     """Three test images (the denoiser's: noisy ones) as (3, 28, 28) pixels 0..255."""
     return np.rint(prepared.test.tensors[0][:3].numpy() * MAX_PIXEL).astype(np.float64)
 
@@ -487,3 +493,14 @@ def serve(model: nn.Module, meta: dict, request) -> dict[str, np.ndarray]:
         "latent": codes,
         "reconstruction_error": image_mse(output, images),
     }
+
+
+class MnistTask(Task):
+    """The mnist task's contract: its functions above (the four autoencoders share it)."""
+
+    dataset = "mnist"
+    prepare = staticmethod(prepare)
+    evaluate = staticmethod(evaluate)
+    gate = staticmethod(gate)
+    input_example = staticmethod(input_example)
+    serve = staticmethod(serve)

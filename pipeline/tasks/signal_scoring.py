@@ -43,7 +43,7 @@ from ..errors import PayloadError
 from . import Evaluation, Prepared, Verdict, headline_table
 from .signal_filters import CLASSICAL, PARAM_NAMES, ls_projection, savitzky_golay, windows
 from .signal_guard import Guarded, guarded_denoise, median_flag_fallback
-from .signals import MIN_LENGTH, MinMaxDenoiser
+from .signals import MIN_LENGTH, MinMaxDenoiser, SignalsRaw
 
 LINEAR_FAMILIES = {"quadratic": 2, "random_quadratic": 2}  # family -> polynomial degree of its space
 
@@ -179,7 +179,7 @@ def summary_rows(rows: list[dict], by: str | None) -> list[dict]:
     return out
 
 
-def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluation:
+def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict) -> Evaluation:
     val, test = prepared.raw["val"], prepared.raw["test"]
     guarded = guarded_denoise(model, test.noisy)
     rows = group_rows(val, test, guarded, median_flag_fallback(test.noisy, guarded))

@@ -18,6 +18,7 @@ How each part works and why it is built that way, the guard's bounds included: d
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from torch.utils.data import TensorDataset
 from ..data.signals import TEST_FILE, TRAIN_FILE, SignalSet, load_signal_set
 from ..errors import DataError, ParamsError
 from ..training import Callback, FitState, LossFn, Phase, Plan, TrainConfig, adam, single_phase
-from . import Evaluation, Prepared, Verdict
+from . import Evaluation, Prepared, Task, Verdict
 
 MIN_LENGTH = 16  # shortest signal the improved model accepts (and params allow)
 
@@ -286,7 +287,14 @@ def _layout(s: SignalSet) -> tuple:
     return s.family_names, s.noise_names, s.held_out
 
 
-def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
+class SignalsRaw(TypedDict):
+    """Prepared.raw: validation and test sets in raw units, held-out kinds included."""
+
+    val: SignalSet
+    test: SignalSet
+
+
+def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[SignalsRaw]:
     full = load_signal_set(Path(data_dir) / TRAIN_FILE)
     test = load_signal_set(Path(data_dir) / TEST_FILE)
     if _layout(full) != _layout(test) or not np.array_equal(full.x, test.x):
@@ -364,7 +372,7 @@ def denoise(model: MinMaxDenoiser, noisy: np.ndarray, batch_size: int = 256) -> 
     return torch.cat(parts).cpu().numpy()
 
 
-def epoch_metrics(model: MinMaxDenoiser, prepared: Prepared) -> dict[str, float]:
+def epoch_metrics(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw]) -> dict[str, float]:
     """Per epoch: the validation MSE in the signals' own units, one scale for both denoisers (the
     seed's BCE on [0, 1]-scaled targets and the improved model's MSE are not comparable)."""
     val = prepared.raw["val"]
@@ -380,7 +388,7 @@ SERVE_PARAMS = {"noise_sigma": ("double", None)}
 SUMMARY_TABLES = {"noise_levels": ("noise", "kinds", "model", "best_classical", "groups_passing", "groups")}
 
 
-def evaluate(model: MinMaxDenoiser, prepared: Prepared, block: dict) -> Evaluation:
+def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict) -> Evaluation:
     from . import signal_scoring
 
     return signal_scoring.evaluate(model, prepared, block)
@@ -392,7 +400,7 @@ def gate(metrics: dict) -> Verdict:
     return signal_scoring.gate(metrics)
 
 
-def input_example(prepared: Prepared) -> np.ndarray:
+def input_example(prepared: Prepared[SignalsRaw]) -> np.ndarray:
     """Three raw test signals, one per row, from the first, middle and last family."""
     noisy = prepared.raw["test"].noisy
     return np.ascontiguousarray(noisy[np.linspace(0, len(noisy) - 1, 3).astype(int)])
@@ -402,3 +410,18 @@ def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None
     from . import signal_scoring
 
     return signal_scoring.serve(model, meta, request, params)
+
+
+class SignalsTask(Task):
+    """The signals task's contract: its functions above, scoring and serving imported when called."""
+
+    dataset = "signals"
+    prepare = staticmethod(prepare)
+    evaluate = staticmethod(evaluate)
+    gate = staticmethod(gate)
+    input_example = staticmethod(input_example)
+    serve = staticmethod(serve)
+    serve_params = SERVE_PARAMS
+    summary_tables = SUMMARY_TABLES
+    epoch_metrics = staticmethod(epoch_metrics)
+    training_plan = staticmethod(training_plan)

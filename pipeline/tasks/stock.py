@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from ..data.stock import Scaler, StockPrices, Windows, make_windows
 from ..errors import PayloadError
-from . import Evaluation, Prepared, Verdict, chronological_split, headline_table
+from . import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
 
 PRICES_FILE = "prices.npz"
 
@@ -50,7 +51,14 @@ def _tensors(w: Windows, scaler: Scaler) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared:
+class StockRaw(TypedDict):
+    """Prepared.raw: the validation and test windows in prices (the baseline and the metrics read them)."""
+
+    val: Windows
+    test: Windows
+
+
+def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[StockRaw]:
     windows = make_windows(load_prices(data_dir), block["features"], block["window"], key=f"{key}.window")
     parts = chronological_split(len(windows.target), block["split"]["train"], block["split"]["val"], f"{key}.split")
     train, val, test = (_subset(windows, p) for p in parts)
@@ -89,7 +97,7 @@ HEADLINE = {f"test_{name}": {"model": f"test_{name}", "persistence": f"baseline_
             for name in ("rmse", "mae", "mape")}
 
 
-def evaluate(model: nn.Module, prepared: Prepared, block: dict) -> Evaluation:
+def evaluate(model: nn.Module, prepared: Prepared[StockRaw], block: dict) -> Evaluation:
     metrics: dict[str, float] = {}
     for part in ("val", "test"):
         w: Windows = prepared.raw[part]
@@ -151,7 +159,7 @@ def gate(metrics: dict) -> Verdict:
 # --- serving --------------------------------------------------------------------------
 
 
-def input_example(prepared: Prepared) -> pd.DataFrame:
+def input_example(prepared: Prepared[StockRaw]) -> pd.DataFrame:
     w: Windows = prepared.raw["test"]
     return pd.DataFrame(w.inputs[-1], columns=prepared.meta["features"])
 
@@ -177,3 +185,13 @@ def serve(model: nn.Module, meta: dict, request) -> pd.DataFrame:
     predicted = predict_close(model, values[None], meta)
     return pd.DataFrame({"next_close": predicted})
 
+
+class StockTask(Task):
+    """The stock task's contract: its functions above."""
+
+    dataset = "stock"
+    prepare = staticmethod(prepare)
+    evaluate = staticmethod(evaluate)
+    gate = staticmethod(gate)
+    input_example = staticmethod(input_example)
+    serve = staticmethod(serve)

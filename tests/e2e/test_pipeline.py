@@ -52,7 +52,7 @@ def test_repro_builds_every_output_and_records_the_run(project):
         # the alias and reason the task's gate and the registry's rule give this model's own metrics;
         # the store is fresh, so no version held the champion alias before
         metrics = json.loads((project / f"metrics/eval/{name}.json").read_text())
-        alias, reason = decide(MODELS[name].task().gate(metrics), None)
+        alias, reason = decide(MODELS[name].task.gate(metrics), None)
         assert (entry["aliases"], entry["reason"]) == ([alias], reason), name
     stock = json.loads((project / "metrics/eval/stock_rnn.json").read_text())
     assert f"{persistence_word(stock)} persistence" in registry["stock_rnn"]["reason"]
@@ -200,7 +200,7 @@ for name in sys.argv[1:]:
     out = answers[name] = {}
     for label, prediction in [
         ("registry", mlflow.pyfunc.load_model(uri).predict(example)),
-        ("checkpoint", spec.task().serve(model, prepared.meta, example)),
+        ("checkpoint", spec.task.serve(model, prepared.meta, example)),
     ]:
         buffer = io.StringIO()
         predictions_to_json(prediction, buffer)

@@ -111,11 +111,11 @@ def local_next_close(root: Path, window: list[list[float]], columns: list[str]) 
     import pandas as pd
 
     from pipeline.models import MODELS
-    from pipeline.tasks import build_model, load_checkpoint
+    from pipeline.tasks import load_checkpoint
     from pipeline.tasks.stock import serve
 
     checkpoint = load_checkpoint(root / "models/stock_rnn/model.pt")
-    model = build_model(MODELS["stock_rnn"], checkpoint["meta"]["params"], checkpoint["meta"])
+    model = MODELS["stock_rnn"].build(checkpoint["meta"]["params"], checkpoint["meta"])
     model.load_state_dict(checkpoint["state_dict"])
     return float(serve(model.eval(), checkpoint["meta"], pd.DataFrame(window, columns=columns))["next_close"][0])
 

@@ -8,7 +8,6 @@ import torch
 
 from pipeline.errors import ParamsError, PayloadError
 from pipeline.models import MODELS
-from pipeline.tasks import build_model
 from pipeline.tasks.lotto import (
     LottoRNN,
     denormalise,
@@ -49,7 +48,7 @@ def prepared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def seed_model():
     torch.manual_seed(0)
-    return build_model(MODELS["lotto_rnn"], SEED_BLOCK, {"window": 10}).eval()
+    return MODELS["lotto_rnn"].build(SEED_BLOCK, {"window": 10}).eval()
 
 
 def test_seed_architecture_shapes_and_parameter_count(seed_model):

@@ -7,7 +7,7 @@ from torch.utils.data import TensorDataset
 
 from pipeline.errors import ParamsError, PayloadError
 from pipeline.models import MODELS
-from pipeline.tasks import build_model, mnist
+from pipeline.tasks import mnist
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
 SPLIT = {"train": 0.6, "val": 0.3}
@@ -42,7 +42,7 @@ def noisy(clean: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def model_of(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(MODELS[name], CASES[name][0], META)
+    return MODELS[name].build(CASES[name][0], META)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -92,7 +92,7 @@ def test_overfits_a_tiny_batch(name, one_thread):
     inputs = noisy(clean, block["noise_sigma"]) if "noise_sigma" in block else clean
     data = TensorDataset(inputs, clean)
     torch.manual_seed(0)
-    model = build_model(MODELS[name], block, META)
+    model = MODELS[name].build(block, META)
     config = TrainConfig(epochs=100, batch_size=4, lr=lr, patience=0, seed=0)
     fit(model, data, data, single_phase(on_targets(LOSSES[MODELS[name].loss]()), config), config,
         device=torch.device("cpu"))

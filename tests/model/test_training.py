@@ -6,7 +6,6 @@ import torch
 from torch.utils.data import TensorDataset
 
 from pipeline.models import MODELS
-from pipeline.tasks import build_model
 from pipeline.tasks.stock import StockRNN
 from pipeline.training import (
     LOSSES,
@@ -44,7 +43,7 @@ def tiny_data(n=64, seed=0):
 
 
 def test_seed_architecture_shapes_and_parameter_count():
-    model = build_model(MODELS["stock_rnn"], SEED_BLOCK, SEED_META)
+    model = MODELS["stock_rnn"].build(SEED_BLOCK, SEED_META)
     assert model(torch.zeros(7, 30, 3)).shape == (7, 1)
     # RNN: 150 + 4 * 220 = 1030; Linear(300, 100) = 30100; Linear(100, 1) = 101
     assert count_parameters(model) == 31231

@@ -51,7 +51,7 @@ def test_summary_holds_each_headline_figure_beside_its_baselines_and_the_named_t
         "test_snr_gain_db": {"model": 12.5, "net": 11.0, "best_classical": 8.25, "savgol": 7.0},
         "test_worse_than_input_share": {"model": 0.01, "best_classical": 0.02}}
     assert signal["passes_gate"] is True
-    # the task's SUMMARY_TABLES columns of plots/<model>/noise_levels.csv, not the others ("net")
+    # the task's summary_tables columns of plots/<model>/noise_levels.csv, not the others ("net")
     assert signal["tables"] == {"noise_levels": [{"noise": "gaussian_sigma0.05", "kinds": "trained", "model": 9.1841,
                                                   "best_classical": 7.3051, "groups_passing": 2.0, "groups": 2.0}]}
 

@@ -1,0 +1,137 @@
+"""Each model's params class, by model name: what `pipeline.config` validates params.yaml's
+`train:` blocks against.
+
+Torch-free (params validation imports it, and validating must not load torch): the registry,
+`pipeline.models`, holds each model's task and network classes and takes its params class from
+MODEL_PARAMS below; it checks that the two tables name the same models.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import model_validator
+
+from .params import Choice, Float, Int, Items, Section, problem
+
+
+class Split(Section):
+    train: Float(le=1, gt=0)
+    val: Float(le=1, gt=0)
+
+
+class TrainingParams(Section):
+    """Keys every model block has; consumed by the generic training loop. A model's params class
+    adds its own keys (its `dataset` first) and says whether its data ships its own test set."""
+
+    separate_test_set: ClassVar[bool] = False  # True: train + val may use all the rest
+
+    split: Split
+    epochs: Int(1, 100_000)
+    batch_size: Int(1, 1_000_000)
+    lr: Float(le=10, gt=0)
+    patience: Int(0, 100_000)  # epochs without val improvement before stopping; 0 = never stop early
+
+    @model_validator(mode="after")
+    def _split_leaves_a_test_set(self):
+        total = self.split.train + self.split.val
+        if total > 1 or (total == 1 and not self.separate_test_set):
+            limit = "<= 1" if self.separate_test_set else "< 1 (the rest is the test set)"
+            raise problem(f"train + val = {total:g}; it must be {limit}", at="split")
+        return self
+
+
+class RefineParams(TrainingParams):
+    """Keys of a model with a `refine_loss`: its last refine_epochs of `epochs` train on that loss."""
+
+    refine_epochs: Int(0, 100_000)
+    refine_lr: Float(le=10, gt=0)
+
+    @model_validator(mode="after")
+    def _refine_is_the_last_epochs(self):
+        if self.refine_epochs >= self.epochs:
+            raise problem(f"{self.refine_epochs} must be below epochs ({self.epochs}): they are the last of them",
+                          at="refine_epochs")
+        return self
+
+
+# --- each model's params (the training keys come from TrainingParams) ---------------------------
+
+class StockRNNParams(TrainingParams):
+    dataset: Choice("stock")
+    window: Int(2, 1000)
+    features: Items(Choice("Open", "High", "Low", "Close"), unique=str)
+    target: Choice("Close")
+    scaling: Choice("window_relative", "train_max")
+    hidden_size: Int(1, 4096)
+    num_layers: Int(1, 64)
+    head_hidden: Int(1, 65536)
+
+
+class LottoRNNParams(TrainingParams):
+    dataset: Choice("lotto")
+    window: Int(1, 1000)
+    hidden_size: Int(1, 4096)
+    num_layers: Int(1, 64)
+    dropout: Float(0, 0.9)
+    head_sizes: Items(Int(1, 65536), min_len=0)  # hidden Linear+ReLU+Dropout layers
+
+
+class SeedDenoiserParams(TrainingParams):
+    separate_test_set: ClassVar[bool] = True
+    dataset: Choice("signals")
+    targets: Choice("scaled")
+    max_norm: Float(gt=0)
+
+
+class SignalDenoiserParams(RefineParams):
+    separate_test_set: ClassVar[bool] = True
+    dataset: Choice("signals")
+    targets: Choice("raw")  # the refine loss needs targets in the inputs' units
+    channels: Int(1, 1024)
+    levels: Int(1, 4)
+    kernel_size: Int(1, 31)
+    trend_degree: Int(-1, 8)  # the trend expert's polynomial degree; -1: none
+    sign_symmetric: bool  # trained on both signs, answers odd: -x gets -(the answer to x)
+
+
+class DenseAEParams(TrainingParams):
+    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
+    dataset: Choice("mnist")
+    hidden: Int(1, 65536)
+    latent: Int(1, 784)
+
+
+class ConvAEParams(TrainingParams):
+    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
+    dataset: Choice("mnist")
+    filters: Int(1, 1024)
+    kernel: Int(1, 27)
+    latent: Int(1, 1_000_000)
+
+
+class DenoisingAEParams(TrainingParams):
+    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
+    dataset: Choice("mnist")
+    noise_sigma: Float(le=10, gt=0)
+    channels: Int(1, 1024)
+
+
+class LSTMAEParams(TrainingParams):
+    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
+    dataset: Choice("mnist")
+    hidden: Int(1, 4096)
+    latent: Int(1, 4096)
+    bidirectional: bool
+
+
+# model name (its key under `train:` in params.yaml) -> its params class
+MODEL_PARAMS: dict[str, type[TrainingParams]] = {
+    "stock_rnn": StockRNNParams,
+    "lotto_rnn": LottoRNNParams,
+    "signal_denoiser_seed": SeedDenoiserParams,
+    "signal_denoiser": SignalDenoiserParams,
+    "mnist_dense_ae": DenseAEParams,
+    "mnist_conv_ae": ConvAEParams,
+    "mnist_denoising_ae": DenoisingAEParams,
+    "mnist_lstm_ae": LSTMAEParams,
+}

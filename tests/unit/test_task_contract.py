@@ -1,0 +1,74 @@
+"""The task contract: the registry holds task and network classes that implement it, the optional
+hooks' defaults leave the shared loop as it is, and params validation stays torch-free."""
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.config import load_params
+from pipeline.model_params import MODEL_PARAMS
+from pipeline.models import MODELS
+from pipeline.tasks import Task, stock
+from pipeline.tasks.signals import SignalsTask
+from pipeline.tasks.stock import StockTask
+from pipeline.training import TrainConfig, on_targets
+
+REPO = Path(__file__).resolve().parents[2]
+BLOCKS = load_params(REPO / "params.yaml")["train"]
+# per dataset, what its networks' from_params read of the prepared meta
+META = {"stock": {"features": ["Open", "High", "Low"], "window": 30}, "lotto": {"window": 10},
+        "signals": {"length": 150}, "mnist": {}}
+
+
+def test_every_registered_model_names_its_own_params_task_and_network():
+    assert {name: spec.params for name, spec in MODELS.items()} == MODEL_PARAMS
+    for spec in MODELS.values():
+        assert issubclass(spec.task, Task)
+        assert spec.dataset == spec.task.dataset
+        network = spec.build(BLOCKS[spec.name], META[spec.dataset])
+        assert isinstance(network, spec.network)
+
+
+def test_a_task_missing_part_of_the_contract_is_refused_with_what_it_lacks():
+    class HalfStock(Task):
+        dataset = "stock"
+        prepare = staticmethod(stock.prepare)
+        gate = staticmethod(stock.gate)
+
+    with pytest.raises(TypeError) as info:
+        replace(MODELS["stock_rnn"], task=HalfStock)
+    assert str(info.value) == "stock_rnn: HalfStock lacks evaluate, input_example, serve"
+
+
+def test_a_params_class_of_another_dataset_is_refused():
+    with pytest.raises(TypeError, match=r"stock_rnn: LottoRNNParams.dataset must be Literal\['stock'\]"):
+        replace(MODELS["stock_rnn"], params=MODEL_PARAMS["lotto_rnn"])
+
+
+def test_the_default_hooks_train_one_phase_on_the_loss_and_log_no_figures():
+    spec = MODELS["stock_rnn"]
+    config = TrainConfig(epochs=7, batch_size=4, lr=0.01, patience=0, seed=0)
+    loss = on_targets(torch.nn.MSELoss())
+    plan = StockTask.training_plan(spec, None, {}, config, loss)
+    assert [(phase.loss, phase.epochs, phase.name) for phase in plan.phases] == [(loss, 7, "")]
+    assert plan.callbacks == ()
+    assert StockTask.epoch_metrics(None, None) == {}
+    assert StockTask.serve_params == {} and StockTask.summary_tables == {}
+
+
+def test_the_signal_task_declares_its_own_hooks():
+    assert SignalsTask.training_plan is not Task.training_plan
+    assert SignalsTask.epoch_metrics is not Task.epoch_metrics
+    assert set(SignalsTask.serve_params) == {"noise_sigma"}
+    assert set(SignalsTask.summary_tables) == {"noise_levels"}
+
+
+def test_validating_params_loads_no_torch():
+    code = ("import sys; from pipeline.config import load_params; load_params('params.yaml'); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('pipeline.tasks')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["[]"]
