@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mutation_handmade
-from publish import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -409,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     alive = [r["name"] for r in handmade if r["status"] != "killed"]
     (ROOT / "mutants" / "mutation.md").write_text(text)
     if not unexplained or args.write_anyway:
+        # imported here, not at the top: publish imports `pipeline`, and a `pipeline` already imported
+        # in a mutmut worker would shadow the mutated copy mutmut puts first on sys.path
+        from publish import publish
+
         publish(RESULTS, "mutation", report, text, quiet=True)
     where = "benchmarks/results/mutation.md" if not unexplained or args.write_anyway else "mutants/mutation.md"
     print(f"report: {where}; {len(unexplained)} survivor(s) without a reason")
