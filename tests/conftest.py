@@ -164,8 +164,19 @@ def _needs_project(item: pytest.Item) -> bool:
     return "project" in item.fixturenames
 
 
+def _order(item: pytest.Item) -> tuple:
+    """The e2e project's tests last and in the order they are written (file, then line): they share one
+    built project, and some change it (a second `register`, a param edit), so a random order (pytest-
+    randomly shuffles first) could let a later test's change reach an earlier one's assertions. Every
+    other test keeps the order it has (random, or the files' order), the sort being stable."""
+    if not _needs_project(item):
+        return (False, "", 0, "")
+    path, line, _ = item.location
+    return (True, path, line or 0, item.nodeid)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_needs_project)  # stable: the e2e project's tests last, in their own order
+    items.sort(key=_order)
 
 
 def _set_param(params: dict, path: tuple, value) -> None:
