@@ -68,6 +68,13 @@ class Prepared(Generic[Raw]):
 MAX_METRICS = 40  # values in one DVC metrics file (and at most this many eval metrics in an MLflow run)
 
 
+def metrics_file_values(tree) -> int:
+    """The values `dvc metrics show` makes a column of: every leaf of a (nested) metrics file."""
+    if isinstance(tree, dict):
+        return sum(map(metrics_file_values, tree.values()))
+    return sum(map(metrics_file_values, tree)) if isinstance(tree, list) else 1
+
+
 @dataclass
 class Evaluation:
     metrics: dict[str, float]  # flat, numeric, at most MAX_METRICS: DVC metrics file and MLflow metrics
