@@ -102,7 +102,8 @@ def _read_sheet(path: Path) -> list[tuple]:
             raise DataError(path, f"no sheet {SHEET!r}; sheets found: {found}")
         ws = wb[SHEET]
         ws.reset_dimensions()  # don't trust a stale <dimension> tag to bound the data
-        rows = list(ws.iter_rows(values_only=True))
+        # read-only sheets give an empty row as [] and others as tuples
+        rows = [tuple(row) for row in ws.iter_rows(values_only=True)]
     finally:
         wb.close()
     while rows and all(v is None for v in rows[-1]):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from ..errors import DataError, ParamsError
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close")
 REQUIRED_COLUMNS = ("Date", *PRICE_COLUMNS)
+# numpy alone would also take '2020-01', '2020' or '20200103' (as the year 20200103)
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,16 @@ def read_stock_csv(path: str | Path) -> StockPrices:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(path, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read as UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte order mark, as spreadsheet programs write, is dropped
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(path, f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded", f"line {line}") from None
     rows = list(csv.reader(text.splitlines()))
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise DataError(path, "file is empty; expected a header line with " + ", ".join(REQUIRED_COLUMNS))
@@ -58,6 +66,8 @@ def read_stock_csv(path: str | Path) -> StockPrices:
         if len(row) != len(header):
             raise DataError(path, f"expected {len(header)} fields like the header, found {len(row)}", f"line {line}")
         try:
+            if not ISO_DATE.fullmatch(row[index["Date"]].strip()):
+                raise ValueError
             dates[i] = np.datetime64(row[index["Date"]].strip(), "D")
         except ValueError:
             raise DataError(

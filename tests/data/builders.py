@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,25 @@ def write_xlsx(path: Path, rows: list[list], sheet: str = "excel") -> Path:
     for row in rows:
         ws.append(row)
     wb.save(path)
+    return path
+
+
+def cache_formula_results(path: Path, results: dict[str, int]) -> Path:
+    """Store each formula cell's result in the file, as Excel does when it saves.
+
+    openpyxl writes formulas with an empty cached value; a reader with data_only=True
+    sees what a spreadsheet program would show only once the value is there.
+    """
+    with zipfile.ZipFile(path) as zin:
+        parts = {name: zin.read(name) for name in zin.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    for ref, value in results.items():
+        sheet, n = re.subn(rf'(<c r="{ref}"><f>[^<]*</f>)<v\s*/>', rf"\g<1><v>{value}</v>", sheet)
+        assert n == 1, f"no formula cell {ref} in {path}"
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in parts.items():
+            zout.writestr(name, data)
     return path
 
 

@@ -6,7 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from builders import lotto_excel_row, lotto_rows, raw_file, write_xlsx
+import openpyxl
+from builders import cache_formula_results, lotto_excel_row, lotto_rows, raw_file, write_xlsx
+from openpyxl.styles import Font
 
 from pipeline.data.lotto import read_lotto_xlsx, summarize
 from pipeline.errors import DataError
@@ -103,6 +105,29 @@ def test_ascending_file_and_real_date_cells_are_accepted(tmp_path):
     assert str(draws.dates[2]) == "2002-12-21"
 
 
+def test_blank_title_and_trailing_formatted_rows_are_accepted(tmp_path):
+    # A re-saved workbook may lose its title and keep formatted but empty rows below the draws.
+    rows = lotto_rows(N)
+    rows[0] = []
+    path = write_xlsx(tmp_path / "draws.xlsx", rows)
+    wb = openpyxl.load_workbook(path)
+    for excel_row in (len(rows) + 3, len(rows) + 9):
+        wb["excel"].cell(row=excel_row, column=2).font = Font(bold=True)
+    wb.save(path)
+    draws = read_lotto_xlsx(path)
+    assert draws.rounds.tolist() == list(range(1, N + 1))
+
+
+def test_formula_cells_read_as_the_value_the_file_shows(tmp_path):
+    rows = lotto_rows(N)
+    shown = row_of(rows, 2)[13]
+    row_of(rows, 2)[13] = f"={shown}+0"
+    path = write_xlsx(tmp_path / "draws.xlsx", rows)
+    cache_formula_results(path, {f"N{lotto_excel_row(N, 2)}": shown})
+    draws = read_lotto_xlsx(path)
+    assert draws.numbers[1].tolist() == sorted(row_of(rows, 2)[14:19] + [shown])
+
+
 # --- file-level failures ----------------------------------------------------------------
 
 def test_missing_file(tmp_path):
@@ -123,6 +148,20 @@ def test_missing_sheet_names_the_sheets_found(tmp_path):
     assert error(tmp_path, lotto_rows(N), sheet="Sheet1") == "no sheet 'excel'; sheets found: 'Sheet1'"
 
 
+def test_missing_sheet_names_every_sheet_found(tmp_path):
+    path = write_xlsx(tmp_path / "draws.xlsx", lotto_rows(N), sheet="2025")
+    wb = openpyxl.load_workbook(path)
+    wb.create_sheet("notes")
+    wb.save(path)
+    with pytest.raises(DataError) as info:
+        read_lotto_xlsx(path)
+    assert str(info.value) == f"{path}: no sheet 'excel'; sheets found: '2025', 'notes'"
+
+
+def test_empty_sheet(tmp_path):
+    assert error(tmp_path, []) == "sheet 'excel' has 0 columns, expected at least 20 (A..T, bonus in T)"
+
+
 def test_too_few_columns(tmp_path):
     rows = [row[:19] for row in lotto_rows(N)]  # no bonus, no stray column
     assert error(tmp_path, rows) == "sheet 'excel' has 19 columns, expected at least 20 (A..T, bonus in T)"
@@ -137,6 +176,14 @@ def test_missing_column_with_stray_column_present_fails_on_header(tmp_path):
 def test_extra_column_fails_on_header(tmp_path):
     rows = [row[:3] + ["x"] + row[3:] for row in lotto_rows(N)]
     assert error(tmp_path, rows) == "rows 2-3, column N: header reads '당첨금액', expected it to mention '당첨번호'" + SHIFTED
+
+
+def test_header_quotes_both_rows_cut_to_40_characters(tmp_path):
+    rows = lotto_rows(N)
+    rows[1][13], rows[2][13] = "winning numbers (first six)", "drawn in order"
+    assert error(tmp_path, rows) == (
+        "rows 2-3, column N: header reads 'winning numbers (first six) drawn in ord', "
+        "expected it to mention '당첨번호'" + SHIFTED)
 
 
 def test_bonus_header_checked(tmp_path):

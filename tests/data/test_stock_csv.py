@@ -60,6 +60,16 @@ def test_columns_are_found_by_name_not_position(tmp_path):
          "duplicated date 2020-01-02 (after 2020-01-02); dates must be strictly ascending"),
         ([HEADER, GOOD_ROWS[0], "03/01/2020,11,13,10,12,12,100"], "line 3",
          "Date '03/01/2020' is not an ISO date (YYYY-MM-DD)"),
+        ([HEADER, GOOD_ROWS[0], "2020-01,11,13,10,12,12,100"], "line 3",
+         "Date '2020-01' is not an ISO date (YYYY-MM-DD)"),
+        ([HEADER, GOOD_ROWS[0], "20200103,11,13,10,12,12,100"], "line 3",
+         "Date '20200103' is not an ISO date (YYYY-MM-DD)"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03 16:00,11,13,10,12,12,100"], "line 3",
+         "Date '2020-01-03 16:00' is not an ISO date (YYYY-MM-DD)"),
+        ([HEADER, GOOD_ROWS[0], "2020-02-30,11,13,10,12,12,100"], "line 3",
+         "Date '2020-02-30' is not an ISO date (YYYY-MM-DD)"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13," + "price missing: see the exchange's notice" * 2 + ",12,12,100"],
+         "line 3, column Low", "expected a number, found \"price missing: see the exchange's notice\""),
         ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,10"], "line 3", "expected 7 fields like the header, found 4"),
         ([HEADER, GOOD_ROWS[0], "2020-01-03,11,10.5,10,12,12,100"], "line 3",
          "High 10.5 / Low 10 do not bound Open 11 and Close 12"),
@@ -71,6 +81,30 @@ def test_bad_csv_names_file_place_and_problem(tmp_path, lines, where, problem):
         read_stock_csv(path)
     assert str(err.value) == (f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
     assert (err.value.file, err.value.where, err.value.problem) == (str(path), where, problem)
+
+
+def test_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    # Spreadsheet programs often save "UTF-8 CSV" with a byte order mark.
+    path = tmp_path / "prices.csv"
+    path.write_text("\n".join([HEADER, *GOOD_ROWS]), encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfDate,")
+    assert str(read_stock_csv(path).dates[0]) == "2020-01-02"
+
+
+def test_file_not_in_utf8_names_the_byte(tmp_path):
+    path = tmp_path / "prices.csv"
+    path.write_bytes("\n".join([HEADER, *GOOD_ROWS]).encode() + b"\n2020-01-07,13,15,12,14,14,100 \xa3\n")
+    with pytest.raises(DataError) as err:
+        read_stock_csv(path)
+    problem = "not UTF-8 text: byte 0xa3 cannot be decoded"
+    assert str(err.value) == f"{path}: line 5: {problem}"
+    assert (err.value.file, err.value.where, err.value.problem) == (str(path), "line 5", problem)
+
+
+def test_unreadable_path_says_why(tmp_path):
+    with pytest.raises(DataError) as err:
+        read_stock_csv(tmp_path)
+    assert str(err.value) == f"{tmp_path}: cannot read: Is a directory"
 
 
 def test_missing_file(tmp_path):
