@@ -76,7 +76,7 @@ GROUPS: dict[str, Group] = {
     "mnist_gate": Group("mnist: autoencoders vs PCA, denoiser vs classical filters", _f("pipeline.tasks.mnist", "x_gate"),
                         GATES),
     "signal_gate": Group("signal denoisers: every group beats the best classical filter",
-                         _f("pipeline.tasks.signal_scoring", "x_gate", "x_passes", "x_passes_at")
+                         _f("pipeline.tasks.signals.scoring", "x_gate", "x_passes", "x_passes_at")
                          + _f("pipeline.tasks.signals", "x_gate"),
                          GATES + (GUARD + "test_a_group_passes_by_its_kinds_rule_at_the_gain_it_is_given",)),
     "register_decide": Group("registry: champion only for a passing model that beats the champion",
@@ -106,7 +106,7 @@ GROUPS: dict[str, Group] = {
                           ("tests/data/test_mnist.py",) + BAD_INPUT),
     # the acceptance checks, not the whole guarded_denoise: a wrong check serves a wrong answer
     "signal_guard": Group("signal guard: acceptance checks, the blend check, the fallback filter",
-                          _f("pipeline.tasks.signal_guard", "x__residual_off_glitches", "x_acceptable",
+                          _f("pipeline.tasks.signals.guard", "x__residual_off_glitches", "x_acceptable",
                              "x_fallback_candidates", "x_fallback_filter"),
                           ("tests/unit/test_guard_checks.py", GUARD + "test_fallback_filter_does_no_harm",
                            GUARD + "test_fallback_keeps_jumps_at_low_noise",
@@ -126,7 +126,7 @@ GROUPS: dict[str, Group] = {
                           MNIST_AE + "test_a_perfect_reconstruction_scores_zero_error",
                           MNIST_AE + "test_malformed_requests_are_payload_errors")),
     "signal_serve": Group("signal serving: request validation and the noise_sigma param",
-                          _f("pipeline.tasks.signal_scoring", "x_serve", "x__given_noise_sigma")
+                          _f("pipeline.tasks.signals.scoring", "x_serve", "x__given_noise_sigma")
                           + _f("pipeline.tasks.signals", "x_serve"),
                           (SIGNAL_DN + "test_serve_denoises_any_length_in_raw_units",
                            SIGNAL_DN + "test_seed_model_serves_only_its_training_length",
@@ -142,7 +142,7 @@ GROUPS: dict[str, Group] = {
 
 def source_file(glob: str) -> str:
     """The source file of a mutant-name glob: pipeline.tasks.x_f__mutmut_* -> pipeline/tasks/__init__.py
-    when that is a package, pipeline.tasks.stock.x_f__mutmut_* -> pipeline/tasks/stock.py."""
+    when that is a package, pipeline.data.stock.x_f__mutmut_* -> pipeline/data/stock.py."""
     module = glob.split(".x_")[0].split(f".x{SEP}")[0]
     path = Path(*module.split("."))
     return str(path / "__init__.py") if (ROOT / path).is_dir() else f"{path}.py"

@@ -29,23 +29,23 @@ class HandMade:
 
 HANDMADE = (
     HandMade("stock_gate_reversed", "stock gate `<` -> `>`: a model worse than persistence passes",
-             "pipeline/tasks/stock.py", "passed = model < baseline", "passed = model > baseline",
+             "pipeline/tasks/stock/__init__.py", "passed = model < baseline", "passed = model > baseline",
              "tests/unit/test_gates.py::test_stock_gate_passes_a_model_just_below_persistence"),
     HandMade("stock_prepare_shuffles", "stock.prepare shuffles the windows before the chronological split",
-             "pipeline/tasks/stock.py", "    parts = chronological_split(",
+             "pipeline/tasks/stock/__init__.py", "    parts = chronological_split(",
              "    windows = _subset(windows, np.random.default_rng(seed).permutation(len(windows.target)))\n"
              "    parts = chronological_split(",
              "tests/unit/test_stock_task.py::test_prepare_splits_the_windows_in_time_order"),
     HandMade("stock_scaler_fit_on_all", "the stock scaler is fitted on every window, not the training ones",
-             "pipeline/tasks/stock.py", 'Scaler.fit(block["scaling"], train)', 'Scaler.fit(block["scaling"], windows)',
+             "pipeline/tasks/stock/__init__.py", 'Scaler.fit(block["scaling"], train)', 'Scaler.fit(block["scaling"], windows)',
              "tests/unit/test_stock_task.py::test_train_max_scaling_is_fitted_on_the_training_windows_only"),
     HandMade("guard_blend_check_dropped", "the signal guard serves a blend without checking it",
-             "pipeline/tasks/signal_guard.py",
+             "pipeline/tasks/signals/guard.py",
              "np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)",
              "np.where(acceptable(noisy, answer, noise), share, 1.0)",
              "tests/unit/test_guard_checks.py::test_a_blend_whose_residual_is_structure_is_refused_for_the_fallback"),
     HandMade("fallback_takes_refused", "fallback_filter takes the lowest-SURE candidate even when it fails the check",
-             "pipeline/tasks/signal_guard.py", "better = (risk < best_risk) & acceptable(noisy, out, noise)",
+             "pipeline/tasks/signals/guard.py", "better = (risk < best_risk) & acceptable(noisy, out, noise)",
              "better = risk < best_risk",
              "tests/unit/test_guard_checks.py::test_the_fallback_refuses_a_lower_sure_candidate_whose_residual_is_signal"),
 )

@@ -28,7 +28,7 @@ SEEDS = {"val": 777_001, "test": 777_002}  # apart from params.yaml's signal see
 
 def draw_gains(noisy: np.ndarray, pure: np.ndarray, answer: np.ndarray, size: int, rng) -> np.ndarray:
     """(DRAWS,) the group's SNR gain, as the evaluation scores it, on resamples of `size` signals."""
-    from pipeline.tasks.signal_scoring import snr_gain_db
+    from pipeline.tasks.signals.scoring import snr_gain_db
 
     noisy = noisy.astype(np.float64)
     return np.array([snr_gain_db(noisy[pick], pure[pick], answer[pick])
@@ -36,8 +36,8 @@ def draw_gains(noisy: np.ndarray, pure: np.ndarray, answer: np.ndarray, size: in
 
 
 def sample(params: dict, per_group: int) -> dict:
-    from pipeline.tasks.signal_guard import guarded_denoise, median_flag_fallback
-    from pipeline.tasks.signal_scoring import group_rows, passes, passes_at
+    from pipeline.tasks.signals.guard import guarded_denoise, median_flag_fallback
+    from pipeline.tasks.signals.scoring import group_rows, passes, passes_at
 
     config = params["signals"]
     _, model = trained_denoiser(params)

@@ -39,8 +39,8 @@ def compare(params: dict) -> dict:
     """Per white-noise group: the guarded model's test SNR gain with the noise level estimated and
     given, the best classical filter's, whether each passes the evaluation's test, and the fallback's
     mean share with the level given; totals per trained and held-out kinds."""
-    from pipeline.tasks.signal_guard import guarded_denoise, median_flag_fallback
-    from pipeline.tasks.signal_scoring import group_rows, passes, passes_at, snr_gain_db
+    from pipeline.tasks.signals.guard import guarded_denoise, median_flag_fallback
+    from pipeline.tasks.signals.scoring import group_rows, passes, passes_at, snr_gain_db
 
     prepared, model = trained_denoiser(params)
     val, test = prepared.raw["val"], prepared.raw["test"]

@@ -56,7 +56,7 @@ def score_without(kind: str, params: dict, epochs: int, root: Path) -> dict:
     """Train MODEL on every family but `kind` (on the pipeline's device: CUDA when present), and
     summarise the guarded model's groups of `kind`."""
     from pipeline.generate_signals import generate
-    from pipeline.tasks.signal_scoring import passes
+    from pipeline.tasks.signals.scoring import passes
 
     cfg = params["signals"]
     without = {**params, "signals": {**cfg, "families": [f for f in cfg["families"] if f != kind],

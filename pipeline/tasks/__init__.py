@@ -1,8 +1,9 @@
 """The task contract (`Task`, `Network`), what it passes around, and the checkpoint format.
 
-A task module, `pipeline/tasks/<dataset>.py`, holds its dataset's code as module-level functions and
-network classes, and one `Task` subclass that names them (``prepare = staticmethod(prepare)``); a
-`pipeline.models.ModelSpec` holds that class and its network class themselves. Every task provides:
+A task package, `pipeline/tasks/<dataset>/`, holds its dataset's code as module-level functions and
+one `Task` subclass that names them (``prepare = staticmethod(prepare)``). A model module,
+`pipeline/models/<model>.py`, holds its network class and its `ModelSpec` (below), which holds the
+task class, the network class and the params class themselves. Every task provides:
 
 - ``prepare(data_dir, block, key, seed) -> Prepared[Raw]``: datasets in model units + JSON-able meta
   (scalers, shapes) that inference needs, and in ``raw`` its own raw-unit arrays (a TypedDict per task).
@@ -31,27 +32,26 @@ model's beside its baselines'. The metrics stay few (a DVC metrics file holds at
 MAX_METRICS values, so that `dvc metrics show` fits a terminal): headline figures, what the gate
 reads and counts; anything per group (per family, noise level, digit, day) goes to a table.
 
-The train stage depends on the task module alone (dvc.yaml), evaluate on every module here: what
-only evaluate and serve run may live in modules of its own beside the task's (the signal task's
-scoring, guard and classical filters in signal_*.py), so that changing it re-scores the models
-without retraining them.
+A model's train stage depends on its own module, its task package's `__init__.py` and the shared
+code (dvc.yaml), not on its siblings: adding a model retrains no other. What only evaluate and
+serve run may live in modules of its own inside the task package (the signal task's scoring, guard
+and classical filters), so that changing it re-scores the models without retraining them.
 """
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
 import torch
 from torch.utils.data import TensorDataset
 
 from ..errors import ParamsError
 from ..io import atomic_path
+from ..model_params import RefineParams, TrainingParams
 from ..training import LossFn, Plan, TrainConfig, single_phase
-
-if TYPE_CHECKING:
-    from ..models import ModelSpec
 
 Raw = TypeVar("Raw")
 
@@ -118,10 +118,10 @@ class Network(Protocol):
 
 
 class Task(ABC):
-    """What every task provides (see the module docstring); a subclass per task module names its
+    """What every task provides (see the module docstring); a subclass per task package names its
     functions. Never instantiated: the pipeline calls these on the class."""
 
-    dataset: ClassVar[str]  # data/processed/<dataset>/ and its task module pipeline/tasks/<dataset>.py
+    dataset: ClassVar[str]  # data/processed/<dataset>/ and its task package pipeline/tasks/<dataset>/
     serve_params: ClassVar[dict[str, tuple[str, Any]]] = {}  # request params: name -> (MLflow type, default)
     summary_tables: ClassVar[dict[str, tuple[str, ...]]] = {}  # Evaluation.tables shown in reports/summary.md
 
@@ -162,6 +162,43 @@ class Task(ABC):
         """The phases the model trains in and the task's callbacks: one phase on its loss unless a task
         needs more."""
         return single_phase(loss, config)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # key under `train:` in params.yaml and the DVC foreach key
+    registered_name: str  # name in the MLflow Model Registry
+    task: type[Task]  # its dataset's task: prepare, evaluate, gate, serve and the optional hooks
+    network: type[Network]  # nn.Module class, built by `from_params(block, meta)`
+    loss: str  # a key of pipeline.training.LOSSES
+    description: str
+    params: type[TrainingParams]  # its params.yaml block under train.<name>; MODEL_PARAMS[name] too
+    refine_loss: str | None = None  # a key of its task's REFINE_LOSSES for the last `refine_epochs` (RefineParams)
+
+    def __post_init__(self) -> None:
+        # the task class, the network class and the params class must fit together; a mismatch is a
+        # bug in the model's module or in its task package
+        if inspect.isabstract(self.task):
+            lacks = ", ".join(sorted(self.task.__abstractmethods__))
+            raise TypeError(f"{self.name}: {self.task.__name__} lacks {lacks}")
+        if get_args(self.params.model_fields["dataset"].annotation) != (self.task.dataset,):
+            raise TypeError(f"{self.name}: {self.params.__name__}.dataset must be Literal[{self.task.dataset!r}]")
+        if (self.refine_loss is not None) != issubclass(self.params, RefineParams):
+            raise TypeError(f"{self.name}: a refine_loss needs RefineParams, and RefineParams a refine_loss")
+
+    @property
+    def dataset(self) -> str:
+        """data/processed/<dataset>/ and the task package pipeline/tasks/<dataset>/."""
+        return self.task.dataset
+
+    @property
+    def separate_test_set(self) -> bool:
+        """The data ships its own test set: train + val may use all the rest."""
+        return self.params.separate_test_set
+
+    def build(self, block: dict, meta: dict) -> torch.nn.Module:
+        """An untrained network, sized from its params block and the prepared data's meta."""
+        return self.network.from_params(block, meta)
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict) -> None:

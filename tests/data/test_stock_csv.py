@@ -54,6 +54,8 @@ def test_columns_are_found_by_name_not_position(tmp_path):
          "expected a positive finite price, found 'nan'"),
         ([HEADER, GOOD_ROWS[0], "2020-01-03,-11,13,10,12,12,100"], "line 3, column Open",
          "expected a positive finite price, found '-11'"),
+        ([HEADER, GOOD_ROWS[0], "2020-01-03,11,13,0,12,12,100"], "line 3, column Low",
+         "expected a positive finite price, found '0'"),
         ([HEADER, GOOD_ROWS[1], GOOD_ROWS[0]], "line 3",
          "date 2020-01-02 is earlier than the row before's (2020-01-03); dates must be strictly ascending"),
         ([HEADER, GOOD_ROWS[0], GOOD_ROWS[0]], "line 3",

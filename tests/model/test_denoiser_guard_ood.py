@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks import signal_guard
-from pipeline.tasks.signal_guard import acceptable, guarded_denoise
-from pipeline.tasks.signal_scoring import snr_gain_db
-from pipeline.tasks.signals import SignalDenoiser
+from pipeline.tasks.signals import guard
+from pipeline.tasks.signals.guard import acceptable, guarded_denoise
+from pipeline.tasks.signals.scoring import snr_gain_db
+from pipeline.models.signal_denoiser import SignalDenoiser
 from pipeline.training import LOSSES, TrainConfig, fit, on_targets, single_phase
 
 SINE_NOISE = [{"kind": "relative", "sigma": 0.1}]
@@ -92,9 +92,9 @@ def test_a_given_noise_level_the_input_cannot_hold_is_capped(sine_net, monkeypat
     wrong = 10 * 0.03 * np.ptp(s.pure, -1)
     estimated = guarded_denoise(sine_net, s.noisy)
     capped = guarded_denoise(sine_net, s.noisy, wrong)
-    np.testing.assert_allclose(capped.noise.sigma, signal_guard.given_sigma_cap(estimated.noise.sigma, 64))
+    np.testing.assert_allclose(capped.noise.sigma, guard.given_sigma_cap(estimated.noise.sigma, 64))
     assert np.all(capped.noise.sigma < wrong)
     assert snr_gain_db(s.noisy, s.pure, capped.denoised) > snr_gain_db(s.noisy, s.pure, estimated.denoised) - 0.3
-    monkeypatch.setattr(signal_guard, "given_sigma_cap", lambda estimate, length: np.full_like(estimate, np.inf))
+    monkeypatch.setattr(guard, "given_sigma_cap", lambda estimate, length: np.full_like(estimate, np.inf))
     uncapped = guarded_denoise(sine_net, s.noisy, wrong)
     assert snr_gain_db(s.noisy, s.pure, uncapped.denoised) < snr_gain_db(s.noisy, s.pure, capped.denoised) - 1

@@ -8,8 +8,8 @@ import torch
 
 from pipeline.errors import ParamsError, PayloadError
 from pipeline.models import MODELS
+from pipeline.models.lotto_rnn import LottoRNN
 from pipeline.tasks.lotto import (
-    LottoRNN,
     denormalise,
     evaluate,
     input_example,

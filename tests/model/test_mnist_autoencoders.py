@@ -7,6 +7,8 @@ from torch.utils.data import TensorDataset
 
 from pipeline.errors import ParamsError, PayloadError
 from pipeline.models import MODELS
+from pipeline.models.mnist_conv_ae import ConvAE
+from pipeline.models.mnist_lstm_ae import LSTMAE
 from pipeline.tasks import mnist
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
@@ -62,7 +64,7 @@ def test_forward_shapes_latent_and_parameter_count(name):
 
 
 def test_conv_ae_seed_configuration_has_the_notebooks_14x14_latent():
-    model = mnist.ConvAE(filters=10, kernel=5, latent=14 * 14)
+    model = ConvAE(filters=10, kernel=5, latent=14 * 14)
     conv = model.encoder[1]
     assert (conv.out_channels, conv.kernel_size) == (10, (5, 5))
     assert model.encoder(blobs(2))[0].shape == (196,)
@@ -71,7 +73,7 @@ def test_conv_ae_seed_configuration_has_the_notebooks_14x14_latent():
 
 
 def test_lstm_ae_reads_rows_as_time_steps():
-    model = mnist.LSTMAE(hidden=8, latent=4, bidirectional=False)
+    model = LSTMAE(hidden=8, latent=4, bidirectional=False)
     assert model.encoder.input_size == 28 and not model.encoder.bidirectional
     assert count_parameters(model) == (4 * 8 * (28 + 8) + 64) + (8 * 4 + 4) + (4 * 8 * (4 + 8) + 64) + (8 * 28 + 28)
 

@@ -14,19 +14,11 @@ from pipeline.data.signals import TEST_FILE, TRAIN_FILE, generate_signals, save_
 from pipeline.errors import DataError, ParamsError, PayloadError
 from pipeline.models import MODELS
 from pipeline.tasks import MAX_METRICS
-from pipeline.tasks.signal_scoring import passes
-from pipeline.tasks.signals import (
-    NoiseRelativeMSE,
-    SeedDenoiser,
-    SignalDenoiser,
-    evaluate,
-    input_example,
-    polynomial_trend,
-    prepare,
-    serve,
-    training_plan,
-    trend_fit_statistics,
-)
+from pipeline.tasks.signals.scoring import passes
+from pipeline.models.signal_denoiser import SignalDenoiser, polynomial_trend, trend_fit_statistics
+from pipeline.models.signal_denoiser_seed import SeedDenoiser
+from pipeline.tasks.signals import NoiseRelativeMSE, input_example, prepare, training_plan
+from pipeline.tasks.signals.scoring import evaluate, serve
 from pipeline.train import fit_model, prepare_and_build
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
@@ -426,6 +418,7 @@ def test_serve_rejects_malformed_requests_without_echoing_them(request_, message
 
 TRAIN_ONLY = """
 import sys
+from pathlib import Path
 import torch
 from pipeline.config import load_params
 from pipeline.models import MODELS
@@ -435,20 +428,30 @@ params = load_params()
 block = params["train"]["signal_denoiser"]
 params["train"]["signal_denoiser"] = {**block, "epochs": 1, "refine_epochs": 0, "channels": 4, "batch_size": 64}
 spec = MODELS["signal_denoiser"]
+package = Path(sys.modules["pipeline.tasks.signals"].__file__).parent
+ran = set()
+
+def record(frame, event, arg):
+    code = frame.f_code
+    if event == "call" and Path(code.co_filename).parent == package:
+        ran.add(f"{Path(code.co_filename).name}:{code.co_name}")
+
+sys.setprofile(record)
 prepared, model = prepare_and_build(spec, params, sys.argv[1])
 fit_model(spec, params, model, prepared, torch.device("cpu"))
-print(" ".join(sorted(name for name in sys.modules if name.startswith("pipeline.tasks."))))
+sys.setprofile(None)
+print(" ".join(sorted(ran)))
 """
 
 
 def test_training_runs_none_of_the_scoring_modules_its_stage_does_not_depend_on(data_dir):
-    """dvc.yaml's train stage depends on pipeline/tasks/signals.py alone, so what a training run
-    executes must live there: the scoring, guard and classical filters (signal_*.py) are for
-    evaluate and serve, and changing them re-runs evaluate, not training. (The registry imports every
-    task module; those hold no scoring.)"""
+    """dvc.yaml's train stage depends on pipeline/tasks/signals/__init__.py alone (of the task
+    package), so what a training run executes must live there: the scoring, guard and classical
+    filters are for evaluate and serve, and changing them re-runs evaluate, not training. (The
+    registry imports every module of the package; importing runs none of their functions.)"""
     done = subprocess.run([sys.executable, "-c", TRAIN_ONLY, str(data_dir)], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    loaded = done.stdout.split()
-    assert "pipeline.tasks.signals" in loaded
-    assert [name for name in loaded if name.startswith("pipeline.tasks.signal_")] == []
+    ran = done.stdout.split()
+    assert "__init__.py:prepare" in ran and "__init__.py:training_plan" in ran
+    assert [name for name in ran if not name.startswith("__init__.py:")] == []

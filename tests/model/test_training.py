@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from pipeline.models import MODELS
-from pipeline.tasks.stock import StockRNN
+from pipeline.models.stock_rnn import StockRNN
 from pipeline.training import (
     LOSSES,
     Callback,

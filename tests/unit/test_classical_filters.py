@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks.signal_filters import (
+from pipeline.tasks.signals.filters import (
     CLASSICAL,
     estimate_noise,
     ls_projection,
@@ -13,8 +13,8 @@ from pipeline.tasks.signal_filters import (
     wiener_filter,
     windows,
 )
-from pipeline.tasks.signal_guard import Guarded, fallback_filter
-from pipeline.tasks.signal_scoring import GAIN_CEILING_DB, group_rows, snr_gain_db, tune, worse_than_input_share
+from pipeline.tasks.signals.guard import Guarded, fallback_filter
+from pipeline.tasks.signals.scoring import GAIN_CEILING_DB, group_rows, snr_gain_db, tune, worse_than_input_share
 
 rng = np.random.default_rng(0)
 

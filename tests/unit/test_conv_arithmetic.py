@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.tasks.mnist import ConvAE, DenoisingConvAE, conv_out, conv_transpose_out, same_pad, transpose_pad
+from pipeline.models.layers import conv_out, conv_transpose_out, same_pad, transpose_pad
+from pipeline.models.mnist_conv_ae import ConvAE
+from pipeline.models.mnist_denoising_ae import DenoisingConvAE
 
 GRID = list(itertools.product([5, 13, 14, 28], [1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2]))  # size, kernel, stride, pad
 

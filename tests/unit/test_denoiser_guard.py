@@ -5,8 +5,8 @@ import torch
 from scipy.ndimage import median_filter
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks import signal_filters, signal_guard
-from pipeline.tasks.signal_filters import (
+from pipeline.tasks.signals import filters, guard
+from pipeline.tasks.signals.filters import (
     Noise,
     adaptive_wiener,
     estimate_noise,
@@ -20,7 +20,7 @@ from pipeline.tasks.signal_filters import (
     walk_fit,
     walk_keeps,
 )
-from pipeline.tasks.signal_guard import (
+from pipeline.tasks.signals.guard import (
     BLEND,
     DIVERGENCE_PROBES,
     FALLBACK,
@@ -36,8 +36,8 @@ from pipeline.tasks.signal_guard import (
     prefer_trend,
     sure,
 )
-from pipeline.tasks.signal_scoring import passes, passes_at, snr_gain_db, unit_range
-from pipeline.tasks.signals import serve
+from pipeline.tasks.signals.scoring import passes, passes_at, snr_gain_db, unit_range
+from pipeline.tasks.signals.scoring import serve
 from stand_ins import Answers
 
 
@@ -95,7 +95,7 @@ def test_noise_estimate_sees_through_content_that_changes_within_a_few_samples()
     rng = np.random.default_rng(2)
     t = np.arange(150)
     noisy = 10 * np.sin(2 * np.pi * t / 10 + rng.uniform(0, 6, (200, 1))) + rng.standard_normal((200, 150))
-    assert np.median(signal_filters._difference_sigma(noisy, 2)) > 1.4
+    assert np.median(filters._difference_sigma(noisy, 2)) > 1.4
     assert np.median(noise_sigma(noisy)) == pytest.approx(1.0, rel=0.1)
 
 
@@ -104,7 +104,7 @@ def test_white_noise_rarely_reads_as_rough_content(length):
     """The fourth-difference estimate replaces the second-difference one on white noise for fewer
     than 0.5 % of signals at any length (the threshold widens as signals get shorter)."""
     noisy = np.random.default_rng(length).standard_normal((20_000, length))
-    assert np.mean(noise_sigma(noisy) != signal_filters._difference_sigma(noisy, 2)) < 0.005
+    assert np.mean(noise_sigma(noisy) != filters._difference_sigma(noisy, 2)) < 0.005
 
 
 def test_noise_estimate_separates_white_noise_from_sparse_glitches():
@@ -166,7 +166,7 @@ def two_answers(s):
 
 
 def test_fallback_share_is_the_blend_with_the_lowest_sure(monkeypatch):
-    monkeypatch.setattr(signal_guard, "GUARD_SURE_Z", 0.0)  # the optimum itself, no margin
+    monkeypatch.setattr(guard, "GUARD_SURE_Z", 0.0)  # the optimum itself, no margin
     s = noisy_set(["sine", "gp"], 0.02, n=20)
     noise = estimate_noise(s.noisy)
     answer, fallback = two_answers(s)
@@ -239,7 +239,7 @@ def test_lack_of_fit_keeps_true_polynomials_at_its_level_and_rejects_more_struct
         kept, leftover = lack_of_fit(s.noisy, ls_projection(s.noisy, 2), 2)
         assert abs(np.mean(kept) - 0.95) < 0.015
         ratio = leftover / np.square(estimate_noise(s.noisy).sigma)
-        assert abs(np.median(ratio) - 1) < 0.05 and np.mean(ratio <= signal_guard.SETTLED_MAX_NOISE_RATIO) > 0.97
+        assert abs(np.median(ratio) - 1) < 0.05 and np.mean(ratio <= guard.SETTLED_MAX_NOISE_RATIO) > 0.97
     s = noisy_set(["random_quadratic"], 0.1, n=1000, seed=8)
     waved = wobbly(s.pure, 0.1) + (s.noisy - s.pure)
     assert np.mean(lack_of_fit(waved, ls_projection(waved, 2), 2)[0]) < 0.01
@@ -254,7 +254,7 @@ def test_a_polynomial_the_test_keeps_is_served_unblended(monkeypatch):
     s = noisy_set(["random_quadratic"], 0.3, n=200, seed=9)
     model = WithTrend(wobbly(s.pure, 0.1), s.noisy)  # the network's own answer: 4.5 dB below the fit
     settled = guarded_denoise(model, s.noisy)
-    monkeypatch.setattr(signal_guard, "SETTLED_MAX_NOISE_RATIO", 0.0)  # never settled: always blended
+    monkeypatch.setattr(guard, "SETTLED_MAX_NOISE_RATIO", 0.0)  # never settled: always blended
     blended = guarded_denoise(model, s.noisy)
     assert np.mean(settled.path == TREND) > 0.9 > np.mean(blended.path == TREND) + 0.1
     assert snr_gain_db(s.noisy, s.pure, settled.denoised) > snr_gain_db(s.noisy, s.pure, blended.denoised) + 0.3
@@ -439,7 +439,7 @@ def test_the_classical_baseline_fallback_uses_the_median_flags_alone(model):
 def walk_taken(kind, sigma, n=200, length=150):
     s = generate_signals(n, [kind], [{"kind": "relative", "sigma": sigma}], length=length, seed=0)
     noise = estimate_noise(s.noisy)
-    return s, walk_fit(signal_filters.deglitch(s.noisy, noise), noise.sigma)
+    return s, walk_fit(filters.deglitch(s.noisy, noise), noise.sigma)
 
 
 @pytest.mark.parametrize(("sigma", "least"), [(0.01, 0.8), (0.03, 0.6)])
@@ -467,7 +467,7 @@ def test_walk_fit_takes_back_walks_the_short_lag_sum_turns_away_by_chance(monkey
     """At 1 % noise the lags 2-5 sum turns away about 1 walk in 10 by chance (each then gets the
     guard's -9 dB answer); the walk spectrum test takes most of them back, and only adds."""
     fit = walk_taken("random_walk", 0.01)[1]
-    monkeypatch.setattr(signal_filters, "WALK_MAX_SPECTRUM_KS", 0.0)  # the spectrum test off
+    monkeypatch.setattr(filters, "WALK_MAX_SPECTRUM_KS", 0.0)  # the spectrum test off
     without = walk_taken("random_walk", 0.01)[1]
     assert fit.taken.mean() >= 0.93 and fit.taken.mean() - without.taken.mean() >= 0.05
     assert np.all(fit.taken >= without.taken)
@@ -478,10 +478,10 @@ def test_the_walk_spectrum_test_needs_a_high_band_quieter_than_sigma_hat(monkeyp
     the noise sigma-hat reads; a walk's holds much less than sigma-hat claims."""
     s = generate_signals(400, ["bumps"], [{"kind": "gaussian", "sigma": 0.05}], length=150, seed=0)
     noise = estimate_noise(s.noisy)
-    clean = signal_filters.deglitch(s.noisy, noise)
-    monkeypatch.setattr(signal_filters, "WALK_MAX_SHORT_SUM", -np.inf)  # the spectrum test alone
+    clean = filters.deglitch(s.noisy, noise)
+    monkeypatch.setattr(filters, "WALK_MAX_SHORT_SUM", -np.inf)  # the spectrum test alone
     with_limit = walk_fit(clean, noise.sigma).taken.mean()
-    monkeypatch.setattr(signal_filters, "WALK_MAX_HIGH_BAND_NOISE", np.inf)
+    monkeypatch.setattr(filters, "WALK_MAX_HIGH_BAND_NOISE", np.inf)
     assert with_limit < 0.07 and walk_fit(clean, noise.sigma).taken.mean() > 2 * with_limit
 
 
@@ -500,7 +500,7 @@ def test_walk_levels_keep_the_weight_small_where_the_increments_cannot_tell_the_
     away as often as it under-smooths: the posterior-mean weight does better by 0.5 dB or more. At
     3 %, where the moments are good, it costs at most 0.3 dB."""
     s, fit = walk_taken("random_walk", sigma, n=400)
-    clean, taken = signal_filters.deglitch(s.noisy, estimate_noise(s.noisy))[fit.taken], fit.taken
+    clean, taken = filters.deglitch(s.noisy, estimate_noise(s.noisy))[fit.taken], fit.taken
     posterior = snr_gain_db(s.noisy[taken], s.pure[taken], local_level_smoother(clean, fit.smoothing[taken]))
     moments = snr_gain_db(s.noisy[taken], s.pure[taken], local_level_smoother(clean, moment_weights(clean)))
     assert posterior - moments > least_better
@@ -571,8 +571,8 @@ def test_walk_keeps_its_answer_unless_the_guards_wins_by_gcv_where_gcv_can_judge
         if kind == "quadratic":  # the guard's polynomial expert
             guard_answer, guard_dof = ls_projection(noisy, 2), np.full(100, 3.0)
         else:  # a fallback smoothing at a misread noise level
-            guard_answer = signal_filters.savitzky_golay(noisy, 31, 2)
-            guard_dof = np.full(100, signal_filters.savgol_trace(31, 2, 150))
+            guard_answer = filters.savitzky_golay(noisy, 31, 2)
+            guard_dof = np.full(100, filters.savgol_trace(31, 2, 150))
         keeps = walk_keeps(noisy, walk_answer, walk_dof, guard_answer, guard_dof)
         walk_better = np.sum((walk_answer - s.pure) ** 2, -1) < np.sum((guard_answer - s.pure) ** 2, -1)
         assert np.mean(keeps == walk_better) > 0.9

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.register import CANDIDATE, CHAMPION, decide
-from pipeline.tasks import lotto, mnist, signal_scoring, signals, stock
+from pipeline.tasks import lotto, mnist, stock
+from pipeline.tasks.signals import scoring
+from pipeline.tasks.signals.task import SignalsTask
 
 # --- stock: test RMSE against persistence (lower is better) --------------------------------
 
@@ -100,42 +102,42 @@ def signal_metrics(**changed) -> dict:
 
 def test_a_trained_group_must_beat_the_best_classical_filter():
     row = {"held_out": False, "model": 7.01, "best_classical": 7.0, "margin_db": 0.01}
-    assert signal_scoring.passes(row)
-    assert not signal_scoring.passes({**row, "model": 6.99, "margin_db": -0.01})
-    assert not signal_scoring.passes({**row, "model": 7.0, "margin_db": 0.0})  # equal is not better
+    assert scoring.passes(row)
+    assert not scoring.passes({**row, "model": 6.99, "margin_db": -0.01})
+    assert not scoring.passes({**row, "model": 7.0, "margin_db": 0.0})  # equal is not better
 
 
 def test_a_held_out_group_must_do_no_harm_and_stay_within_tolerance_of_the_best_classical_filter():
-    tolerance = signal_scoring.HELD_OUT_TOLERANCE_DB
+    tolerance = scoring.HELD_OUT_TOLERANCE_DB
     row = {"held_out": True, "model": 5.0, "best_classical": 5.0 + tolerance, "margin_db": -tolerance}
-    assert signal_scoring.passes(row)  # exactly at the tolerance
-    assert not signal_scoring.passes({**row, "model": 4.99, "margin_db": -tolerance - 0.01})
+    assert scoring.passes(row)  # exactly at the tolerance
+    assert not scoring.passes({**row, "model": 4.99, "margin_db": -tolerance - 0.01})
     at_zero = {"held_out": True, "model": 0.0, "best_classical": 0.0, "margin_db": 0.0}
-    assert signal_scoring.passes(at_zero)  # exactly the input's quality: no harm
-    assert not signal_scoring.passes({**at_zero, "model": -0.01, "margin_db": -0.01})
+    assert scoring.passes(at_zero)  # exactly the input's quality: no harm
+    assert not scoring.passes({**at_zero, "model": -0.01, "margin_db": -0.01})
 
 
 def test_signal_gate_passes_only_when_every_group_passes():
-    verdict = signals.gate(signal_metrics())
+    verdict = SignalsTask.gate(signal_metrics())
     assert verdict.passed and verdict.score == -15.0 and verdict.score_name == "neg_test_snr_gain_db"
     assert verdict.reason.startswith("beats the best classical filter on 30 of 30 family x noise groups "
                                      "(smallest margin +0.01 dB; mean gain 15.00 dB vs 7.00 dB)")
     assert "held-out kinds: 8 of 8 groups >= 0 dB and within 1 dB of the best classical filter" in verdict.reason
-    one_trained = signals.gate(signal_metrics(test_groups_passing=29.0, test_min_margin_db_vs_best_classical=-0.01))
+    one_trained = SignalsTask.gate(signal_metrics(test_groups_passing=29.0, test_min_margin_db_vs_best_classical=-0.01))
     assert not one_trained.passed and "29 of 30" in one_trained.reason and "-0.01 dB" in one_trained.reason
-    one_held_out = signals.gate(signal_metrics(test_held_out_groups_passing=7.0, test_held_out_min_snr_gain_db=-0.01))
+    one_held_out = SignalsTask.gate(signal_metrics(test_held_out_groups_passing=7.0, test_held_out_min_snr_gain_db=-0.01))
     assert not one_held_out.passed and "7 of 8 groups" in one_held_out.reason
     assert one_held_out.score == one_trained.score == -15.0
     no_held_out = {k: v for k, v in signal_metrics().items() if "held_out" not in k}
     # without held-out kinds the reason is the trained groups' sentence alone, nothing after it
-    assert signals.gate(no_held_out).passed and signals.gate(no_held_out).reason == (
+    assert SignalsTask.gate(no_held_out).passed and SignalsTask.gate(no_held_out).reason == (
         "beats the best classical filter on 30 of 30 family x noise groups "
         "(smallest margin +0.01 dB; mean gain 15.00 dB vs 7.00 dB)")
 
 
 def test_the_signal_task_serves_the_scoring_modules_gate():
     failing = signal_metrics(test_groups_passing=29.0)
-    assert signals.gate(failing) == signal_scoring.gate(failing)
+    assert SignalsTask.gate(failing) == scoring.gate(failing)
 
 
 # --- register.decide on real verdicts ------------------------------------------------------
@@ -168,7 +170,7 @@ def test_a_passed_gate_better_than_the_champion_makes_the_champion():
 
 def test_decide_compares_negated_gains_so_a_larger_gain_wins():
     """The signal gate's score is -gain: a new version with a larger gain than the champion wins."""
-    verdict = signals.gate(signal_metrics(test_snr_gain_db=15.0))
+    verdict = SignalsTask.gate(signal_metrics(test_snr_gain_db=15.0))
     assert decide(verdict, -14.9)[0] == CHAMPION
     assert decide(verdict, -15.1)[0] == CANDIDATE
     assert "does not beat the champion's neg_test_snr_gain_db -15.1" in decide(verdict, -15.1)[1]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks.signal_filters import WINDOW_GRID, Noise, adaptive_wiener, deglitch, estimate_noise
-from pipeline.tasks.signal_guard import (BLEND, FALLBACK, FALLBACK_WIENER_MAX_WINDOW, acceptable, fallback_candidates,
+from pipeline.tasks.signals.filters import WINDOW_GRID, Noise, adaptive_wiener, deglitch, estimate_noise
+from pipeline.tasks.signals.guard import (BLEND, FALLBACK, FALLBACK_WIENER_MAX_WINDOW, acceptable, fallback_candidates,
                                          fallback_filter, guarded_denoise, sure)
-from pipeline.tasks.signal_scoring import snr_gain_db, worse_than_input_share
+from pipeline.tasks.signals.scoring import snr_gain_db, worse_than_input_share
 from stand_ins import Answers
 
 

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "denoiser"))
 from held_out_sample import DRAWS, draw_gains, markdown  # noqa: E402
 
-from pipeline.tasks.signal_scoring import snr_gain_db  # noqa: E402
+from pipeline.tasks.signals.scoring import snr_gain_db  # noqa: E402
 
 
 def signals(n=60, length=30, seed=0):

@@ -42,7 +42,8 @@ def test_every_group_names_existing_sources_and_in_process_tests_only():
 
 
 def test_source_file_of_functions_methods_and_package_modules():
-    assert mutation.source_file("pipeline.tasks.stock.x_gate__mutmut_*") == "pipeline/tasks/stock.py"
+    assert mutation.source_file("pipeline.tasks.stock.x_gate__mutmut_*") == "pipeline/tasks/stock/__init__.py"
+    assert mutation.source_file("pipeline.tasks.signals.guard.x_acceptable__mutmut_1") == "pipeline/tasks/signals/guard.py"
     assert mutation.source_file("pipeline.data.stock.xǁScalerǁfit__mutmut_3") == "pipeline/data/stock.py"
     assert mutation.source_file("pipeline.tasks.x_chronological_split__mutmut_*") == "pipeline/tasks/__init__.py"
 

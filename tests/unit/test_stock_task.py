@@ -12,6 +12,7 @@ import torch
 
 from pipeline.data.stock import PRICE_COLUMNS, Scaler
 from pipeline.errors import PayloadError
+from pipeline.models.stock_rnn import StockRNN
 from pipeline.tasks import stock
 
 WINDOW = 5
@@ -110,7 +111,7 @@ def test_the_model_takes_the_prepared_tensors(tmp_path, scaling):
     """The tensors are in the model's float32: a batch of them goes through StockRNN."""
     dates, prices = rising_prices()
     prepared = prepare_from(tmp_path, dates, prices, scaling)
-    model = stock.StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
+    model = StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
     for part in (prepared.train, prepared.val, prepared.test):
         x, y = part.tensors
         assert x.dtype == y.dtype == torch.float32
@@ -122,7 +123,7 @@ def test_the_meta_prepare_writes_builds_and_serves_the_model(tmp_path):
     reads the window, the features and the scaler from it."""
     dates, prices = rising_prices()
     prepared = prepare_from(tmp_path, dates, prices, "window_relative")
-    model = stock.StockRNN.from_params({"hidden_size": 4, "num_layers": 1, "head_hidden": 8}, prepared.meta)
+    model = StockRNN.from_params({"hidden_size": 4, "num_layers": 1, "head_hidden": 8}, prepared.meta)
     with torch.no_grad():
         model.head[-1].weight.zero_()
         model.head[-1].bias.fill_(0.01)
@@ -147,9 +148,9 @@ def test_window_relative_scaling_fits_no_statistics(tmp_path):
 # --- serving ------------------------------------------------------------------------------------
 
 
-def answering(scaled: float, scaler: Scaler) -> tuple[stock.StockRNN, dict]:
+def answering(scaled: float, scaler: Scaler) -> tuple[StockRNN, dict]:
     """A stock model that answers `scaled` (model units) whatever the window, and its meta."""
-    model = stock.StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
+    model = StockRNN(len(FEATURES), WINDOW, hidden_size=4, num_layers=1, head_hidden=8)
     last = model.head[-1]
     with torch.no_grad():
         last.weight.zero_()

@@ -7,7 +7,7 @@ from pipeline.plots import read_table, write_table
 from pipeline.summary import markdown, summarize
 from pipeline.tasks import headline_table
 from pipeline.tasks import stock
-from pipeline.tasks.signal_scoring import HEADLINE as SIGNAL_HEADLINE
+from pipeline.tasks.signals.scoring import HEADLINE as SIGNAL_HEADLINE
 
 STOCK = {"test_rmse": 12.829518801022422, "baseline_persistence_test_rmse": 12.570756422532762,
          "test_mae": 8.290295330589931, "baseline_persistence_test_mae": 8.20739944083225,

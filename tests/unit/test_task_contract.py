@@ -12,7 +12,7 @@ from pipeline.config import load_params
 from pipeline.model_params import MODEL_PARAMS
 from pipeline.models import MODELS
 from pipeline.tasks import Task, stock
-from pipeline.tasks.signals import SignalsTask
+from pipeline.tasks.signals.task import SignalsTask
 from pipeline.tasks.stock import StockTask
 from pipeline.training import TrainConfig, on_targets
 

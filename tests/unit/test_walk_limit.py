@@ -10,8 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "den
 from walk_limit import limits, markdown, population_log_prior, posterior_means, true_ratios  # noqa: E402
 
 from pipeline.data.signals import generate_signals  # noqa: E402
-from pipeline.tasks.signal_filters import WALK_RATIOS, local_level_smoother  # noqa: E402
-from pipeline.tasks.signal_scoring import snr_gain_db  # noqa: E402
+from pipeline.tasks.signals.filters import WALK_RATIOS, local_level_smoother  # noqa: E402
+from pipeline.tasks.signals.scoring import snr_gain_db  # noqa: E402
 
 
 def walks(length, n=20, step=2.0, seed=0):

@@ -10,30 +10,11 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..data.stock import Scaler, StockPrices, Windows, make_windows
-from ..errors import PayloadError
-from . import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
+from ...data.stock import Scaler, StockPrices, Windows, make_windows
+from ...errors import PayloadError
+from .. import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
 
 PRICES_FILE = "prices.npz"
-
-
-class StockRNN(nn.Module):
-    """The notebook's model: an Elman RNN whose whole output sequence feeds an MLP head."""
-
-    def __init__(self, n_features: int, window: int, hidden_size: int, num_layers: int, head_hidden: int):
-        super().__init__()
-        self.rnn = nn.RNN(n_features, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(window * hidden_size, head_hidden), nn.ReLU(), nn.Linear(head_hidden, 1)
-        )
-
-    @classmethod
-    def from_params(cls, block: dict, meta: dict) -> StockRNN:
-        return cls(len(meta["features"]), meta["window"], block["hidden_size"], block["num_layers"], block["head_hidden"])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, window, F) -> (N, 1)
-        out, _ = self.rnn(x)  # zero initial state
-        return self.head(out)
 
 
 def load_prices(data_dir: Path) -> StockPrices:

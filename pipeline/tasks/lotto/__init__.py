@@ -15,9 +15,9 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ..data.lotto import LottoDraws
-from ..errors import ParamsError, PayloadError
-from . import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
+from ...data.lotto import LottoDraws
+from ...errors import ParamsError, PayloadError
+from .. import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
 
 DRAWS_FILE = "draws.npz"
 POOL, PICK = 45, 6  # numbers 1..45, six drawn
@@ -30,30 +30,6 @@ ALPHA = 0.001
 # P(two given numbers are both drawn).
 P_ONE = PICK / POOL
 P_TWO = PICK * (PICK - 1) / (POOL * (POOL - 1))
-
-
-class LottoRNN(nn.Module):
-    """The notebook's model: an Elman RNN whose last time step feeds an MLP head with dropout."""
-
-    def __init__(self, hidden_size: int, num_layers: int, dropout: float, head_sizes: list[int]):
-        super().__init__()
-        # nn.RNN applies dropout between stacked layers only; it warns if there are none
-        self.rnn = nn.RNN(PICK, hidden_size, num_layers=num_layers, batch_first=True,
-                          dropout=dropout if num_layers > 1 else 0.0)
-        layers: list[nn.Module] = []
-        width = hidden_size
-        for size in head_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
-            width = size
-        self.head = nn.Sequential(*layers, nn.Linear(width, PICK))
-
-    @classmethod
-    def from_params(cls, block: dict, meta: dict) -> LottoRNN:
-        return cls(block["hidden_size"], block["num_layers"], block["dropout"], block["head_sizes"])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, window, 6) -> (N, 6)
-        out, _ = self.rnn(x)  # zero initial state
-        return self.head(out[:, -1])
 
 
 # --- data -------------------------------------------------------------------------------

@@ -38,13 +38,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.signals import SignalSet
-from ..errors import PayloadError
-from . import Evaluation, Prepared, Verdict, headline_table
-from .signal_filters import CLASSICAL, PARAM_NAMES, ls_projection, savitzky_golay, windows
-from .signal_guard import Guarded, guarded_denoise, median_flag_fallback
-from .signals import MIN_LENGTH, MinMaxDenoiser, SignalsRaw
+from ...data.signals import SignalSet
+from ...errors import PayloadError
+from .. import Evaluation, Prepared, Verdict, headline_table
+from . import MIN_LENGTH, MinMaxDenoiser, SignalsRaw
+from .filters import CLASSICAL, PARAM_NAMES, ls_projection, savitzky_golay, windows
+from .guard import Guarded, guarded_denoise, median_flag_fallback
 
+# Request params (MLflow's `params`, declared in the registered signature): name -> (type, default).
+SERVE_PARAMS = {"noise_sigma": ("double", None)}
+# The per-noise table in reports/summary.md: the guarded model's mean gain beside the best classical filter's
+SUMMARY_TABLES = {"noise_levels": ("noise", "kinds", "model", "best_classical", "groups_passing", "groups")}
 LINEAR_FAMILIES = {"quadratic": 2, "random_quadratic": 2}  # family -> polynomial degree of its space
 
 

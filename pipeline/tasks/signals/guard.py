@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .signal_filters import (CLASSICAL, TREND_KEEP, Noise, adaptive_wiener, deglitch, estimate_noise, lack_of_fit,
+from .filters import (CLASSICAL, TREND_KEEP, Noise, adaptive_wiener, deglitch, estimate_noise, lack_of_fit,
                              local_level_dof, local_level_smoother, ls_projection, robust_trend, savgol_trace,
                              savitzky_golay, walk_fit, walk_keeps, windows)
-from .signals import MinMaxDenoiser, denoise
+from . import MinMaxDenoiser, denoise
 
 # --- the do-no-harm guard --------------------------------------------------------------
 # The model's answer, blended with the classical fallback_filter's where SURE shows that better
