@@ -66,8 +66,8 @@ BAD_INPUT = ("tests/data/test_bad_input_cli.py::test_bad_file_gives_its_exact_er
              "tests/data/test_bad_input_cli.py::test_bad_params_stop_the_stage_with_the_key_named")
 LOTTO_RNN = "tests/model/test_lotto_rnn.py::"
 MNIST_AE = "tests/model/test_mnist_autoencoders.py::"
-SIGNAL_DN = "tests/model/test_signal_denoisers.py::"
-GUARD = "tests/unit/test_denoiser_guard.py::"
+SIGNAL_DN = "tests/model/signals/test_signal_denoisers.py::"
+GUARD = "tests/unit/signals/test_denoiser_guard.py::"
 
 GROUPS: dict[str, Group] = {
     "stock_gate": Group("stock: model RMSE vs persistence", _f("pipeline.tasks.stock", "x_gate"), GATES),
@@ -108,7 +108,7 @@ GROUPS: dict[str, Group] = {
     "signal_guard": Group("signal guard: acceptance checks, the blend check, the fallback filter",
                           _f("pipeline.tasks.signals.guard", "x__residual_off_glitches", "x_acceptable",
                              "x_fallback_candidates", "x_fallback_filter"),
-                          ("tests/unit/test_guard_checks.py", GUARD + "test_fallback_filter_does_no_harm",
+                          ("tests/unit/signals/test_guard_checks.py", GUARD + "test_fallback_filter_does_no_harm",
                            GUARD + "test_fallback_keeps_jumps_at_low_noise",
                            GUARD + "test_fallback_removes_glitches_that_the_noise_estimate_ignores",
                            GUARD + "test_guard_accepts_an_answer_that_removed_dropouts_the_estimate_missed",

@@ -43,11 +43,11 @@ HANDMADE = (
              "pipeline/tasks/signals/guard.py",
              "np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)",
              "np.where(acceptable(noisy, answer, noise), share, 1.0)",
-             "tests/unit/test_guard_checks.py::test_a_blend_whose_residual_is_structure_is_refused_for_the_fallback"),
+             "tests/unit/signals/test_guard_checks.py::test_a_blend_whose_residual_is_structure_is_refused_for_the_fallback"),
     HandMade("fallback_takes_refused", "fallback_filter takes the lowest-SURE candidate even when it fails the check",
              "pipeline/tasks/signals/guard.py", "better = (risk < best_risk) & acceptable(noisy, out, noise)",
              "better = risk < best_risk",
-             "tests/unit/test_guard_checks.py::test_the_fallback_refuses_a_lower_sure_candidate_whose_residual_is_signal"),
+             "tests/unit/signals/test_guard_checks.py::test_the_fallback_refuses_a_lower_sure_candidate_whose_residual_is_signal"),
 )
 
 

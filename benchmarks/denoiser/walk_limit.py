@@ -40,7 +40,7 @@ def true_ratios(noisy: np.ndarray, pure: np.ndarray) -> np.ndarray:
 def population_log_prior(ratios: np.ndarray) -> np.ndarray:
     """(R,) log prior weights over WALK_RATIOS: the share of `ratios` nearest each grid point in
     log r (ratios off the grid count at its ends); grid points none is near get a share 1e-9."""
-    from pipeline.tasks.signals.filters import WALK_RATIOS
+    from pipeline.tasks.signals.walk import WALK_RATIOS
 
     nearest = np.abs(np.log(np.asarray(ratios))[:, None] - np.log(WALK_RATIOS)).argmin(-1)
     return np.log(np.bincount(nearest, minlength=len(WALK_RATIOS)) / len(ratios) + 1e-9)
@@ -48,7 +48,7 @@ def population_log_prior(ratios: np.ndarray) -> np.ndarray:
 
 def _periodogram(noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """increment_periodogram of plain walks' inputs: their increments less their mean, none left out."""
-    from pipeline.tasks.signals.filters import increment_periodogram
+    from pipeline.tasks.signals.walk import increment_periodogram
 
     steps = np.diff(noisy, axis=-1)
     return increment_periodogram(steps - steps.mean(-1, keepdims=True))
@@ -58,7 +58,7 @@ def posterior_means(noisy: np.ndarray, *log_priors: np.ndarray | float) -> list[
     """(N, L) per prior: the posterior mean of each walk given its input, the walk's smoother at each
     ratio of WALK_RATIOS weighed by walk_posterior under that prior (0.0: log-uniform). One smoother
     per ratio serves every prior. Inputs are plain walks under white noise (no jumps)."""
-    from pipeline.tasks.signals.filters import WALK_RATIOS, local_level_smoother, walk_posterior
+    from pipeline.tasks.signals.walk import WALK_RATIOS, local_level_smoother, walk_posterior
 
     noisy = np.asarray(noisy, np.float64)
     frequency, periodogram = _periodogram(noisy)
@@ -73,7 +73,7 @@ def posterior_means(noisy: np.ndarray, *log_priors: np.ndarray | float) -> list[
 
 def expert_weight(noisy: np.ndarray) -> np.ndarray:
     """(N, L) the walk expert's smoother on every input, taken or not: walk_levels' weight."""
-    from pipeline.tasks.signals.filters import local_level_smoother, walk_levels
+    from pipeline.tasks.signals.walk import local_level_smoother, walk_levels
 
     noisy = np.asarray(noisy, np.float64)
     noise_power, step_power = walk_levels(*_periodogram(noisy))
@@ -83,7 +83,7 @@ def expert_weight(noisy: np.ndarray) -> np.ndarray:
 def limits(noisy: np.ndarray, pure: np.ndarray, prior_ratios: np.ndarray) -> dict[str, float]:
     """The label-free answers' and the oracle's pooled gains (dB) on these walks; `prior_ratios`:
     the true ratios of another sample of the same group (population_prior)."""
-    from pipeline.tasks.signals.filters import local_level_smoother
+    from pipeline.tasks.signals.walk import local_level_smoother
     from pipeline.tasks.signals.scoring import snr_gain_db
 
     noisy = np.asarray(noisy, np.float64)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .filters import (CLASSICAL, TREND_KEEP, Noise, adaptive_wiener, deglitch, estimate_noise, lack_of_fit,
-                             local_level_dof, local_level_smoother, ls_projection, robust_trend, savgol_trace,
-                             savitzky_golay, walk_fit, walk_keeps, windows)
 from . import MinMaxDenoiser, denoise
+from .filters import (CLASSICAL, TREND_KEEP, Noise, adaptive_wiener, deglitch, estimate_noise, lack_of_fit,
+                      ls_projection, robust_trend, savgol_trace, savitzky_golay, windows)
+from .walk import local_level_dof, local_level_smoother, walk_fit, walk_keeps
 
 # --- the do-no-harm guard --------------------------------------------------------------
 # The model's answer, blended with the classical fallback_filter's where SURE shows that better
@@ -158,7 +158,7 @@ class Guarded:
 DIVERGENCE_PROBES = 2
 
 
-def _divergence_probes(noisy: np.ndarray) -> np.ndarray:
+def divergence_probes(noisy: np.ndarray) -> np.ndarray:
     """(DIVERGENCE_PROBES, N, L) standard Gaussian probes in pairs (e, -e), each signal's e drawn from
     a generator seeded by a hash of the order of its values' distances from their median (a stable
     argsort). That order, unlike the values' bytes, is the same in any unit, with any offset and for
@@ -175,11 +175,11 @@ def _divergence_probes(noisy: np.ndarray) -> np.ndarray:
 def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: np.ndarray) -> np.ndarray:
     """Monte-Carlo estimate of the trace of the model's derivative by its input (Ramani et al.,
     2008): the mean over Gaussian probes e of e . (f(y + d e) - f(y)) / d, d = 0.1 x the noise
-    level. Each signal's probes are seeded by its values' order (_divergence_probes): the same signal
+    level. Each signal's probes are seeded by its values' order (divergence_probes): the same signal
     gets the same answer whatever request it comes in, wherever it is there, in whatever unit and
     with either sign, and different signals' probes are independent (one shared draw would err
     alike on every signal of a group)."""
-    probes = _divergence_probes(noisy)
+    probes = divergence_probes(noisy)
     scale = np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1))  # relative to the signal: any unit
     step = 0.1 * np.maximum(scale, np.finfo(np.float32).tiny)[:, None]
     moved = denoise(model, (noisy + step * probes).reshape(-1, noisy.shape[-1]).astype(np.float32))

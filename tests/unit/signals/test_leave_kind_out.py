@@ -3,8 +3,8 @@ per-group table, its markdown and its MLflow metrics."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "denoiser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks" / "denoiser"))
 from leave_kind_out import group_rows, markdown, mlflow_metrics, summarise, training_block  # noqa: E402
 
 

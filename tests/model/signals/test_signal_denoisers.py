@@ -22,7 +22,7 @@ from pipeline.tasks.signals.scoring import evaluate, serve
 from pipeline.train import fit_model, prepare_and_build
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CPU = torch.device("cpu")
 FAMILIES = ["random_quadratic", "sine", "square"]
 NOISES = [{"kind": "gaussian", "sigma": 0.05}, {"kind": "spikes", "rate": 0.02, "level": 1.0}]

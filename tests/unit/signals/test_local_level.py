@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pipeline.tasks.signals.filters import local_level_dof, local_level_smoother
+from pipeline.tasks.signals.walk import local_level_dof, local_level_smoother
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.5, 3.0, 1e4])

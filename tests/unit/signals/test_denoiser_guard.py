@@ -5,20 +5,16 @@ import torch
 from scipy.ndimage import median_filter
 
 from pipeline.data.signals import generate_signals
-from pipeline.tasks.signals import filters, guard
+from pipeline.tasks.signals import filters, guard, walk
 from pipeline.tasks.signals.filters import (
     Noise,
     adaptive_wiener,
     estimate_noise,
     float32_resolution,
     lack_of_fit,
-    local_level_dof,
-    local_level_smoother,
     ls_projection,
     noise_sigma,
     robust_trend,
-    walk_fit,
-    walk_keeps,
 )
 from pipeline.tasks.signals.guard import (
     BLEND,
@@ -26,9 +22,9 @@ from pipeline.tasks.signals.guard import (
     FALLBACK,
     MODEL,
     TREND,
-    _divergence_probes,
     acceptable,
     confirm_glitches,
+    divergence_probes,
     fallback_filter,
     fallback_share,
     guarded_denoise,
@@ -36,8 +32,8 @@ from pipeline.tasks.signals.guard import (
     prefer_trend,
     sure,
 )
-from pipeline.tasks.signals.scoring import passes, passes_at, snr_gain_db, unit_range
-from pipeline.tasks.signals.scoring import serve
+from pipeline.tasks.signals.scoring import passes, passes_at, serve, snr_gain_db, unit_range
+from pipeline.tasks.signals.walk import local_level_dof, local_level_smoother, walk_fit, walk_keeps
 from stand_ins import Answers
 
 
@@ -95,7 +91,7 @@ def test_noise_estimate_sees_through_content_that_changes_within_a_few_samples()
     rng = np.random.default_rng(2)
     t = np.arange(150)
     noisy = 10 * np.sin(2 * np.pi * t / 10 + rng.uniform(0, 6, (200, 1))) + rng.standard_normal((200, 150))
-    assert np.median(filters._difference_sigma(noisy, 2)) > 1.4
+    assert np.median(filters.difference_sigma(noisy, 2)) > 1.4
     assert np.median(noise_sigma(noisy)) == pytest.approx(1.0, rel=0.1)
 
 
@@ -104,7 +100,7 @@ def test_white_noise_rarely_reads_as_rough_content(length):
     """The fourth-difference estimate replaces the second-difference one on white noise for fewer
     than 0.5 % of signals at any length (the threshold widens as signals get shorter)."""
     noisy = np.random.default_rng(length).standard_normal((20_000, length))
-    assert np.mean(noise_sigma(noisy) != filters._difference_sigma(noisy, 2)) < 0.005
+    assert np.mean(noise_sigma(noisy) != filters.difference_sigma(noisy, 2)) < 0.005
 
 
 def test_noise_estimate_separates_white_noise_from_sparse_glitches():
@@ -402,12 +398,12 @@ def test_with_an_odd_network_a_negated_signal_gets_the_negated_answer():
 
 def test_divergence_probes_come_in_antithetic_pairs_seeded_alike_in_any_unit_offset_and_sign():
     x = generate_signals(3, ["sine"], [{"kind": "relative", "sigma": 0.1}], seed=1).noisy.astype(np.float64)
-    probes = _divergence_probes(x)
+    probes = divergence_probes(x)
     assert probes.shape == (DIVERGENCE_PROBES, 3, 150)
     half = DIVERGENCE_PROBES // 2
     np.testing.assert_array_equal(probes[:half], -probes[half:])
     for other in (-x, 1e3 * x - 7, -2.5 * x + 1):
-        np.testing.assert_array_equal(_divergence_probes(other), probes)
+        np.testing.assert_array_equal(divergence_probes(other), probes)
     assert not np.allclose(probes[:, 0], probes[:, 1])  # each signal its own
 
 
@@ -467,7 +463,7 @@ def test_walk_fit_takes_back_walks_the_short_lag_sum_turns_away_by_chance(monkey
     """At 1 % noise the lags 2-5 sum turns away about 1 walk in 10 by chance (each then gets the
     guard's -9 dB answer); the walk spectrum test takes most of them back, and only adds."""
     fit = walk_taken("random_walk", 0.01)[1]
-    monkeypatch.setattr(filters, "WALK_MAX_SPECTRUM_KS", 0.0)  # the spectrum test off
+    monkeypatch.setattr(walk, "WALK_MAX_SPECTRUM_KS", 0.0)  # the spectrum test off
     without = walk_taken("random_walk", 0.01)[1]
     assert fit.taken.mean() >= 0.93 and fit.taken.mean() - without.taken.mean() >= 0.05
     assert np.all(fit.taken >= without.taken)
@@ -479,9 +475,9 @@ def test_the_walk_spectrum_test_needs_a_high_band_quieter_than_sigma_hat(monkeyp
     s = generate_signals(400, ["bumps"], [{"kind": "gaussian", "sigma": 0.05}], length=150, seed=0)
     noise = estimate_noise(s.noisy)
     clean = filters.deglitch(s.noisy, noise)
-    monkeypatch.setattr(filters, "WALK_MAX_SHORT_SUM", -np.inf)  # the spectrum test alone
+    monkeypatch.setattr(walk, "WALK_MAX_SHORT_SUM", -np.inf)  # the spectrum test alone
     with_limit = walk_fit(clean, noise.sigma).taken.mean()
-    monkeypatch.setattr(filters, "WALK_MAX_HIGH_BAND_NOISE", np.inf)
+    monkeypatch.setattr(walk, "WALK_MAX_HIGH_BAND_NOISE", np.inf)
     assert with_limit < 0.07 and walk_fit(clean, noise.sigma).taken.mean() > 2 * with_limit
 
 

@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "denoiser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks" / "denoiser"))
 from walk_limit import limits, markdown, population_log_prior, posterior_means, true_ratios  # noqa: E402
 
 from pipeline.data.signals import generate_signals  # noqa: E402
-from pipeline.tasks.signals.filters import WALK_RATIOS, local_level_smoother  # noqa: E402
+from pipeline.tasks.signals.walk import WALK_RATIOS, local_level_smoother  # noqa: E402
 from pipeline.tasks.signals.scoring import snr_gain_db  # noqa: E402
 
 

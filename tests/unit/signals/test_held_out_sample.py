@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "denoiser"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks" / "denoiser"))
 from held_out_sample import DRAWS, draw_gains, markdown  # noqa: E402
 
 from pipeline.tasks.signals.scoring import snr_gain_db  # noqa: E402
