@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline import paths  # noqa: E402
 from pipeline.cli import pin_cpu_threads  # noqa: E402
-from pipeline.config import validate_params  # noqa: E402
+from pipeline.config import model_params, validate_params  # noqa: E402
 from pipeline.errors import ParamsError  # noqa: E402
 from pipeline.models import MODELS, ModelSpec  # noqa: E402
 from publish import publish  # noqa: E402
@@ -81,7 +81,7 @@ def train_and_evaluate(spec: ModelSpec, params: dict, data_dir: Path, device=Non
     prepared, model = prepare_and_build(spec, params, data_dir)
     result = fit_model(spec, params, model, prepared, device)
     model.cpu().eval()
-    return model, result, spec.task.evaluate(model, prepared, params["train"][spec.name])
+    return model, result, spec.task.evaluate(model, prepared, model_params(params, spec.name))
 
 
 def run_one(spec: ModelSpec, params: dict, data_dir: Path) -> dict:

@@ -16,7 +16,7 @@ from typing_extensions import TypedDict
 
 from .data.signals import FAMILIES, noise_label
 from .errors import ParamsError
-from .model_params import MODEL_PARAMS
+from .model_params import DATASET_PARAMS, MODEL_PARAMS
 from .params import STRICT, Choice, Float, Int, Items, Section, Text, params_error, problem
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -95,6 +95,11 @@ class Signals(Section):
         return self
 
 
+# --- datasets: what the models of one dataset share -------------------------------------
+
+Datasets = with_config({**STRICT, "title": "dataset"})(TypedDict("Datasets", dict(DATASET_PARAMS)))
+
+
 # --- train: model name -> that model's params ------------------------------------------
 
 # total=False: params.yaml may hold any of the registered models; title: what its keys name
@@ -114,6 +119,7 @@ class Params(Section):
     cpu_threads: Int(1, 1024)  # per stage process; results depend on it (pipeline.cli.pin_cpu_threads)
     ingest: Ingest
     signals: Signals
+    datasets: Datasets
     train: Annotated[Train, AfterValidator(_not_empty)]
 
     @model_validator(mode="after")
@@ -146,6 +152,25 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> dict:
 
 
 def model_params(params: dict, name: str) -> dict:
+    """A model's whole block: its `train.<name>` keys with its dataset's (`datasets.<dataset>`).
+
+    The dataset's keys follow `dataset`, its split comes before `epochs`: checkpoints record the
+    block, and this is the order every model's block had when it carried those keys itself.
+    """
     if name not in params["train"]:
         raise ParamsError(f"train.{name}", f"no params block; models in params.yaml: {', '.join(params['train'])}")
-    return params["train"][name]
+    own = params["train"][name]
+    shared = params["datasets"][own["dataset"]]
+    block = {}
+    for key, value in own.items():
+        if key == "epochs":
+            block["split"] = shared["split"]
+        block[key] = value
+        if key == "dataset":
+            block.update((k, v) for k, v in shared.items() if k != "split")
+    return block
+
+
+def dataset_key(block: dict) -> str:
+    """Where a block's dataset keys (window, split, ...) live in params.yaml, for error messages."""
+    return f"datasets.{block['dataset']}"

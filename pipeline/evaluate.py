@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import paths
 from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
-from .config import load_params, model_params
+from .config import dataset_key, load_params, model_params
 from .errors import PipelineError
 from .io import write_json
 from .models import ModelSpec, get_model
@@ -17,7 +17,7 @@ def load_trained(spec: ModelSpec, params: dict):
     from .tasks import load_checkpoint
 
     block = model_params(params, spec.name)
-    prepared = spec.task.prepare(paths.dataset_dir(spec.dataset), block, f"train.{spec.name}", params["seed"])
+    prepared = spec.task.prepare(paths.dataset_dir(spec.dataset), block, dataset_key(block), params["seed"])
     checkpoint = load_checkpoint(paths.checkpoint(spec.name))
     model = spec.build(checkpoint["meta"]["params"], checkpoint["meta"])
     model.load_state_dict(checkpoint["state_dict"])

@@ -1,5 +1,5 @@
-"""Each model's params class, by model name: what `pipeline.config` validates params.yaml's
-`train:` blocks against.
+"""Each dataset's and each model's params class: what `pipeline.config` validates params.yaml's
+`datasets:` sections and `train:` blocks against.
 
 Torch-free (params validation imports it, and validating must not load torch): the registry,
 `pipeline.models`, holds each model's task and network classes and takes its params class from
@@ -19,17 +19,14 @@ class Split(Section):
     val: Float(le=1, gt=0)
 
 
-class TrainingParams(Section):
-    """Keys every model block has; consumed by the generic training loop. A model's params class
-    adds its own keys (its `dataset` first) and says whether its data ships its own test set."""
+class DatasetParams(Section):
+    """What every model of one dataset shares (`datasets.<dataset>` in params.yaml): how its data is
+    cut into inputs and split, so that sibling models train, validate and are tested on the same
+    examples. A dataset's class adds its own keys and says whether the data ships its own test set."""
 
     separate_test_set: ClassVar[bool] = False  # True: train + val may use all the rest
 
     split: Split
-    epochs: Int(1, 100_000)
-    batch_size: Int(1, 1_000_000)
-    lr: Float(le=10, gt=0)
-    patience: Int(0, 100_000)  # epochs without val improvement before stopping; 0 = never stop early
 
     @model_validator(mode="after")
     def _split_leaves_a_test_set(self):
@@ -38,6 +35,41 @@ class TrainingParams(Section):
             limit = "<= 1" if self.separate_test_set else "< 1 (the rest is the test set)"
             raise problem(f"train + val = {total:g}; it must be {limit}", at="split")
         return self
+
+
+class StockData(DatasetParams):
+    window: Int(2, 1000)  # days in a model's input
+    features: Items(Choice("Open", "High", "Low", "Close"), unique=str)
+    target: Choice("Close")
+    scaling: Choice("window_relative", "train_max")
+
+
+class LottoData(DatasetParams):
+    window: Int(1, 1000)  # past draws in a model's input
+
+
+class SignalsData(DatasetParams):
+    separate_test_set: ClassVar[bool] = True  # the held-out test file (signals.n_test_per_family)
+
+
+class MnistData(DatasetParams):
+    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
+
+
+# dataset name -> its params class (the section `datasets.<dataset>`)
+DATASET_PARAMS: dict[str, type[DatasetParams]] = {
+    "stock": StockData, "lotto": LottoData, "signals": SignalsData, "mnist": MnistData,
+}
+
+
+class TrainingParams(Section):
+    """Keys every model block has; consumed by the generic training loop. A model's params class
+    adds its own keys (its `dataset` first); its dataset's keys are in `datasets.<dataset>`."""
+
+    epochs: Int(1, 100_000)
+    batch_size: Int(1, 1_000_000)
+    lr: Float(le=10, gt=0)
+    patience: Int(0, 100_000)  # epochs without val improvement before stopping; 0 = never stop early
 
 
 class RefineParams(TrainingParams):
@@ -58,10 +90,6 @@ class RefineParams(TrainingParams):
 
 class StockRNNParams(TrainingParams):
     dataset: Choice("stock")
-    window: Int(2, 1000)
-    features: Items(Choice("Open", "High", "Low", "Close"), unique=str)
-    target: Choice("Close")
-    scaling: Choice("window_relative", "train_max")
     hidden_size: Int(1, 4096)
     num_layers: Int(1, 64)
     head_hidden: Int(1, 65536)
@@ -69,7 +97,6 @@ class StockRNNParams(TrainingParams):
 
 class LottoRNNParams(TrainingParams):
     dataset: Choice("lotto")
-    window: Int(1, 1000)
     hidden_size: Int(1, 4096)
     num_layers: Int(1, 64)
     dropout: Float(0, 0.9)
@@ -77,14 +104,12 @@ class LottoRNNParams(TrainingParams):
 
 
 class SeedDenoiserParams(TrainingParams):
-    separate_test_set: ClassVar[bool] = True
     dataset: Choice("signals")
     targets: Choice("scaled")
     max_norm: Float(gt=0)
 
 
 class SignalDenoiserParams(RefineParams):
-    separate_test_set: ClassVar[bool] = True
     dataset: Choice("signals")
     targets: Choice("raw")  # the refine loss needs targets in the inputs' units
     channels: Int(1, 1024)
@@ -95,14 +120,12 @@ class SignalDenoiserParams(RefineParams):
 
 
 class DenseAEParams(TrainingParams):
-    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
     dataset: Choice("mnist")
     hidden: Int(1, 65536)
     latent: Int(1, 784)
 
 
 class ConvAEParams(TrainingParams):
-    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
     dataset: Choice("mnist")
     filters: Int(1, 1024)
     kernel: Int(1, 27)
@@ -110,14 +133,12 @@ class ConvAEParams(TrainingParams):
 
 
 class DenoisingAEParams(TrainingParams):
-    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
     dataset: Choice("mnist")
     noise_sigma: Float(le=10, gt=0)
     channels: Int(1, 1024)
 
 
 class LSTMAEParams(TrainingParams):
-    separate_test_set: ClassVar[bool] = True  # the 10k test images; train + val may use all 60k
     dataset: Choice("mnist")
     hidden: Int(1, 4096)
     latent: Int(1, 4096)

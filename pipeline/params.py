@@ -4,7 +4,7 @@ Every section is a `Section`: unknown keys are errors, types are strict (`epochs
 `epochs: 2.5` is not an integer; a float field takes an int and gives a float). The helpers
 below add the bounds and reword pydantic's errors so that each names what is allowed in
 plain words; `params_error` turns a ValidationError into the project's ParamsError naming the
-full dotted key (`train.stock_rnn.window`, `signals.noises[1].rate`). Torch-free: every stage
+full dotted key (`datasets.stock.window`, `signals.noises[1].rate`). Torch-free: every stage
 validates params at start-up.
 """
 from __future__ import annotations

@@ -79,11 +79,12 @@ def _signature(inferred, serve_params: dict):
 
 
 def _test_data_id(spec: ModelSpec, params: dict) -> str:
-    """Identifies the test set a score was measured on: the processed data and its split."""
+    """Identifies the test set a score was measured on: the processed data and how its dataset's
+    params (`datasets.<dataset>`: window, split, ...) cut it."""
     from .tracking import params_digest
 
     summary = json.loads((paths.dataset_dir(spec.dataset) / "summary.json").read_text())
-    return params_digest({"files": summary.get("files"), "split": params["train"][spec.name]["split"]})
+    return params_digest({"files": summary.get("files"), "data": params["datasets"][spec.dataset]})
 
 
 def _champion_score(mlflow, spec: ModelSpec, champion, params: dict, test_data: str) -> float | None:
@@ -94,7 +95,8 @@ def _champion_score(mlflow, spec: ModelSpec, champion, params: dict, test_data: 
         return float(champion.tags["gate_score"])
     # scored on other data (new data or split): evaluate the champion again on this test set
     served = mlflow.pyfunc.load_model(f"models:/{spec.registered_name}/{champion.version}").unwrap_python_model()
-    block = served.meta["params"]
+    # its own params, this run's split: the same test examples as the new version's
+    block = {**served.meta["params"], "split": params["datasets"][spec.dataset]["split"]}
     prepared = spec.task.prepare(paths.dataset_dir(spec.dataset), block, f"champion v{champion.version}",
                                  params["seed"])
     return spec.task.gate(spec.task.evaluate(served.model, prepared, block).metrics).score

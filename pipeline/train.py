@@ -14,7 +14,7 @@ import sys
 
 from . import paths
 from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
-from .config import load_params, model_params
+from .config import dataset_key, load_params, model_params
 from .io import write_json
 from .models import ModelSpec, get_model
 
@@ -40,7 +40,7 @@ def prepare_and_build(spec: ModelSpec, params: dict, data_dir):
 
     block = model_params(params, spec.name)
     seed_everything(params["seed"])
-    prepared = spec.task.prepare(data_dir, block, f"train.{spec.name}", params["seed"])
+    prepared = spec.task.prepare(data_dir, block, dataset_key(block), params["seed"])
     return prepared, spec.build(block, prepared.meta)
 
 

@@ -156,7 +156,7 @@ TINY = {
     ("train", "signal_denoiser", "channels"): 4,
     ("train", "signal_denoiser", "levels"): 2,
     **{("train", m, "epochs"): 1 for m in MNIST_MODELS},
-    **{("train", m, "split"): SMALL_MNIST_SPLIT for m in MNIST_MODELS},
+    ("datasets", "mnist", "split"): SMALL_MNIST_SPLIT,
 }
 
 

@@ -50,7 +50,7 @@ from torch.utils.data import TensorDataset
 
 from ..errors import ParamsError
 from ..io import atomic_path
-from ..model_params import RefineParams, TrainingParams
+from ..model_params import DATASET_PARAMS, RefineParams, TrainingParams
 from ..training import LossFn, Plan, TrainConfig, single_phase
 
 Raw = TypeVar("Raw")
@@ -194,7 +194,7 @@ class ModelSpec:
     @property
     def separate_test_set(self) -> bool:
         """The data ships its own test set: train + val may use all the rest."""
-        return self.params.separate_test_set
+        return DATASET_PARAMS[self.dataset].separate_test_set
 
     def build(self, block: dict, meta: dict) -> torch.nn.Module:
         """An untrained network, sized from its params block and the prepared data's meta."""

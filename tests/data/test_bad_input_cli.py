@@ -131,10 +131,12 @@ CASES += [
 ]
 
 
-def params_with(**changes):
-    """Edit train.stock_rnn's keys (`...` deletes the key)."""
+def params_with(section: str = "train.stock_rnn", **changes):
+    """Edit the keys of one section, train.stock_rnn's unless named (`...` deletes the key)."""
     def edit(params):
-        block = params["train"]["stock_rnn"]
+        block = params
+        for part in section.split("."):
+            block = block[part]
         for key, value in changes.items():
             if value is ...:
                 del block[key]
@@ -146,19 +148,19 @@ def params_with(**changes):
 # params through the train stage: (case id, edit, expected message after "error: params: ")
 PARAMS_CASES = [
     ("params-unknown-key", params_with(hidden=8),
-     "train.stock_rnn.hidden: unknown key; allowed keys here: dataset, window, features, target, "
-     "scaling, hidden_size, num_layers, head_hidden, split, epochs, batch_size, lr, patience"),
+     "train.stock_rnn.hidden: unknown key; allowed keys here: dataset, hidden_size, num_layers, head_hidden, "
+     "epochs, batch_size, lr, patience"),
     ("params-wrong-type", params_with(epochs="ten"),
      "train.stock_rnn.epochs: expected an integer >= 1 and <= 100000, got 'ten' (str)"),
     ("params-negative-size", params_with(hidden_size=-4),
      "train.stock_rnn.hidden_size: -4 is out of range; allowed >= 1 and <= 4096"),
     ("params-missing-key", params_with(lr=...), "train.stock_rnn.lr: required key is missing"),
-    ("params-window-longer-than-data", params_with(window=5),
-     "train.stock_rnn.window: window 5 needs at least 6 days; the data has 3"),
-    ("params-split-over-one", params_with(split={"train": 0.8, "val": 0.3}),
-     "train.stock_rnn.split: train + val = 1.1; it must be < 1 (the rest is the test set)"),
-    ("params-split-leaves-empty-part", params_with(window=2, split={"train": 0.5, "val": 0.3}),
-     "train.stock_rnn.split: train=0.5, val=0.3 of 1 window leaves an empty part"),
+    ("params-window-longer-than-data", params_with("datasets.stock", window=5),
+     "datasets.stock.window: window 5 needs at least 6 days; the data has 3"),
+    ("params-split-over-one", params_with("datasets.stock", split={"train": 0.8, "val": 0.3}),
+     "datasets.stock.split: train + val = 1.1; it must be < 1 (the rest is the test set)"),
+    ("params-split-leaves-empty-part", params_with("datasets.stock", window=2, split={"train": 0.5, "val": 0.3}),
+     "datasets.stock.split: train=0.5, val=0.3 of 1 window leaves an empty part"),
 ]
 
 

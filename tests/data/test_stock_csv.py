@@ -144,8 +144,8 @@ def test_windows_hold_the_past_and_target_the_next_close():
 
 def test_window_longer_than_data_is_a_params_error():
     with pytest.raises(ParamsError) as err:
-        make_windows(synthetic(50), ["Open"], window=60, key="train.stock_rnn.window")
-    assert str(err.value) == "params: train.stock_rnn.window: window 60 needs at least 61 days; the data has 50"
+        make_windows(synthetic(50), ["Open"], window=60, key="datasets.stock.window")
+    assert str(err.value) == "params: datasets.stock.window: window 60 needs at least 61 days; the data has 50"
 
 
 def test_split_that_leaves_a_part_empty_is_rejected():

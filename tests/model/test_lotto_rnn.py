@@ -93,7 +93,7 @@ def test_windows_and_normalisation_round_trip():
     assert normalise(np.array([1, 23, 45])).tolist() == [0.0, 0.5, 1.0]
     np.testing.assert_allclose(denormalise(normalise(numbers)), numbers, atol=1e-5)
     with pytest.raises(ParamsError, match="window 15 needs at least 16 draws; the data has 15"):
-        make_windows(numbers, 15, key="train.lotto_rnn.window")
+        make_windows(numbers, 15, key="datasets.lotto.window")
 
 
 def test_prepare_splits_chronologically(prepared):

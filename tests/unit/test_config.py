@@ -43,7 +43,7 @@ def identical(a, b, key="") -> list[str]:
 
 def test_repo_params_are_valid(raw):
     params = validate_params(raw)
-    assert params["train"]["stock_rnn"]["window"] == 30
+    assert params["datasets"]["stock"]["window"] == 30
     assert isinstance(params["train"]["stock_rnn"]["lr"], float)
 
 
@@ -76,14 +76,18 @@ def test_a_float_key_takes_an_int_and_gives_a_float(raw):
         ("train.stock_rnn.epochs", 2.5, "train.stock_rnn.epochs", "expected an integer"),
         ("train.stock_rnn.lr", 0, "train.stock_rnn.lr", "allowed > 0"),
         ("train.stock_rnn.batch_size", -32, "train.stock_rnn.batch_size", "out of range"),
-        ("train.stock_rnn.scaling", "minmax", "train.stock_rnn.scaling", "window_relative, train_max"),
-        ("train.stock_rnn.features", ["Open", "Volume"], "train.stock_rnn.features[1]", "choose one of"),
-        ("train.stock_rnn.features", [], "train.stock_rnn.features", "at least 1"),
-        ("train.stock_rnn.features", ["Open", "Open"], "train.stock_rnn.features[1]", "duplicate"),
+        ("datasets.stock.scaling", "minmax", "datasets.stock.scaling", "window_relative, train_max"),
+        ("datasets.stock.features", ["Open", "Volume"], "datasets.stock.features[1]", "choose one of"),
+        ("datasets.stock.features", [], "datasets.stock.features", "at least 1"),
+        ("datasets.stock.features", ["Open", "Open"], "datasets.stock.features[1]", "duplicate"),
+        ("train.stock_rnn.window", 20, "train.stock_rnn.window", "unknown key"),
         ("train.stock_rnn.dataset", "lotto", "train.stock_rnn.dataset", "choose one of: stock"),
-        ("train.stock_rnn.split", {"train": 0.9, "val": 0.1}, "train.stock_rnn.split", "it must be < 1 (the rest is the test set)"),
-        ("train.stock_rnn.split", {"train": 0.7}, "train.stock_rnn.split.val", "missing"),
-        ("train.stock_rnn.window", ..., "train.stock_rnn.window", "required key is missing"),
+        ("datasets.stock.split", {"train": 0.9, "val": 0.1}, "datasets.stock.split", "it must be < 1 (the rest is the test set)"),
+        ("datasets.mnist.split", {"train": 0.9, "val": 0.2}, "datasets.mnist.split", "it must be <= 1"),
+        ("datasets.stock.split", {"train": 0.7}, "datasets.stock.split.val", "missing"),
+        ("datasets.stock.window", ..., "datasets.stock.window", "required key is missing"),
+        ("datasets.lotto", ..., "datasets.lotto", "required key is missing"),
+        ("datasets.images", {}, "datasets.images", "unknown"),
         ("train.stock_rnn.dropout", 0.2, "train.stock_rnn.dropout", "unknown key"),
         ("train.stock_lstm", {}, "train.stock_lstm", "unknown model"),
         ("train.signal_denoiser.refine_epochs", 20, "train.signal_denoiser.refine_epochs", "must be below epochs (20)"),

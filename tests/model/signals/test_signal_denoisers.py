@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.config import load_params
+from pipeline.config import load_params, model_params
 from pipeline.data.signals import TEST_FILE, TRAIN_FILE, generate_signals, save_signal_set
 from pipeline.errors import DataError, ParamsError, PayloadError
 from pipeline.models import MODELS
@@ -35,7 +35,9 @@ pytestmark = pytest.mark.usefixtures("one_thread_per_module")
 
 @pytest.fixture(scope="module")
 def blocks():
-    return load_params(REPO / "params.yaml")["train"]
+    """Each model's whole block, its dataset's keys included (what train and evaluate hand a task)."""
+    params = load_params(REPO / "params.yaml")
+    return {name: model_params(params, name) for name in params["train"]}
 
 
 @pytest.fixture(scope="module")
@@ -272,8 +274,8 @@ def test_a_sign_symmetric_denoiser_serves_a_negated_signal_the_negated_answer(sy
 
 
 def test_prepare_rejects_an_empty_split_and_a_test_file_from_other_params(data_dir, blocks, tmp_path):
-    with pytest.raises(ParamsError, match="train.signal_denoiser.split"):
-        prepare(data_dir, {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.01}}, "train.signal_denoiser", 0)
+    with pytest.raises(ParamsError, match="datasets.signals.split"):
+        prepare(data_dir, {**blocks["signal_denoiser"], "split": {"train": 0.5, "val": 0.01}}, "datasets.signals", 0)
     save_signal_set(tmp_path / TRAIN_FILE, generate_signals(10, FAMILIES, NOISES, seed=1))
     save_signal_set(tmp_path / TEST_FILE, generate_signals(10, FAMILIES[:2], NOISES, seed=2))
     with pytest.raises(DataError, match="differ from the training file"):
