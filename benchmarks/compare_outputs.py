@@ -29,7 +29,7 @@ def snapshot(root: Path) -> dict:
 
     from pipeline import paths
     from pipeline.config import load_params
-    from pipeline.models import get_model
+    from pipeline.registry import get_model
 
     cwd = Path.cwd()
     os.chdir(root)

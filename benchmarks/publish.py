@@ -139,7 +139,7 @@ def trained_denoiser(params: dict):
     """(Prepared, model): the pipeline's trained DENOISER and its data, as the evaluate stage loads
     them (run `dvc repro` first)."""
     from pipeline.evaluate import load_trained
-    from pipeline.models import get_model
+    from pipeline.registry import get_model
 
     return load_trained(get_model(DENOISER, "model"), params)
 

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
-from pipeline.models import MODELS  # noqa: E402
+from pipeline.registry import MODELS  # noqa: E402
 from pipeline.serve import resolve_model_uri, start_servers, stop_servers, wait_until_ready  # noqa: E402
 from publish import publish  # noqa: E402
 

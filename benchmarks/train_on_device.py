@@ -33,7 +33,7 @@ from pipeline import paths  # noqa: E402
 from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import model_params, validate_params  # noqa: E402
 from pipeline.errors import ParamsError  # noqa: E402
-from pipeline.models import MODELS, ModelSpec  # noqa: E402
+from pipeline.registry import MODELS, ModelSpec  # noqa: E402
 from publish import publish  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"

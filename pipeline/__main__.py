@@ -16,7 +16,7 @@ COMMANDS = {
 
 
 def main() -> None:
-    from .models import MODELS
+    from .registry import MODELS
 
     print("usage: python -m pipeline.<command> [--help]\n\ncommands:")
     for name, text in COMMANDS.items():

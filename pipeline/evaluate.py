@@ -9,7 +9,7 @@ from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import dataset_key, load_params, model_params
 from .errors import PipelineError
 from .io import write_json
-from .models import ModelSpec, get_model
+from .registry import ModelSpec, get_model
 
 
 def load_trained(spec: ModelSpec, params: dict):

@@ -2,7 +2,7 @@
 `datasets:` sections and `train:` blocks against.
 
 Torch-free (params validation imports it, and validating must not load torch): the registry,
-`pipeline.models`, holds each model's task and network classes and takes its params class from
+`pipeline.registry`, holds each model's task and network classes and takes its params class from
 MODEL_PARAMS below; it checks that the two tables name the same models.
 """
 from __future__ import annotations

@@ -3,21 +3,25 @@
 A new version gets the alias `champion` only if it beats its baseline on the test data
 and scores better than the current champion; otherwise it gets `candidate`. The version's
 tags record the metrics and the reason. A checkpoint already registered with the same serving
-code is not registered again; new serving code (the package is bundled into each version: input
-checks, the denoiser's guard) makes a new version of the same checkpoint. Writes
-reports/registry.json.
+code is not registered again; new serving code makes a new version of the same checkpoint. A
+version ships the pipeline modules its model's pyfunc runs and no others (pipeline.bundle), so an
+edit to another model's or another task's code leaves it as it is. Writes reports/registry.json.
+
+    python -m pipeline.register              # every model under train: in params.yaml
+    python -m pipeline.register stock_rnn    # that model alone
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import tempfile
 from pathlib import Path
 
-from . import paths
+from . import bundle, paths
 from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import load_params
+from .errors import ParamsError
 from .io import write_json
-from .models import ModelSpec, get_model
+from .registry import ModelSpec, get_model
 
 CHAMPION, CANDIDATE = "champion", "candidate"
 
@@ -28,12 +32,6 @@ def _requirements() -> list[str]:
     return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas")]
 
 
-def code_digest(package: Path) -> str:
-    """A digest of a package's Python sources (paths and contents): which serving code a version bundles."""
-    digest = hashlib.sha1()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:12]
 
 
 def existing_version(client, name: str, checkpoint_md5: str, serving_code: str):
@@ -125,8 +123,9 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
 
     if client.search_registered_models(f"name='{spec.registered_name}'") == []:
         client.create_registered_model(spec.registered_name, description=spec.description)
-    package = tracking.project_root() / "pipeline"
-    serving_code = code_digest(package)
+    root = tracking.project_root()
+    shipped = bundle.model_code(root, spec.name)  # what this model's pyfunc runs, and all it ships
+    serving_code = bundle.digest(root, shipped)
     existing = existing_version(client, spec.registered_name, record["checkpoint_md5"], serving_code)
     if existing is not None:
         # search results do not carry aliases on every store: fetch the version itself
@@ -157,7 +156,8 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
     }
     # a signal waits for the block's end: cut inside it, a version could be left without its alias
-    with tracking_write():
+    with tracking_write(), tempfile.TemporaryDirectory() as scratch:
+        package = bundle.copy_package(root, shipped, Path(scratch))
         with mlflow.start_run(run_id=record["run_id"]):
             info = mlflow.pyfunc.log_model(
                 name="model",
@@ -175,25 +175,36 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     return {"version": int(version.version), "aliases": [alias], "reason": reason, "new": True}
 
 
-def register_all(params: dict) -> dict:
-    """Register every model, holding a lock so that concurrent `register` runs (parallel
-    `dvc exp run`s) read the champion and move aliases one at a time."""
+def register_all(params: dict, names: list[str] | None = None) -> dict:
+    """Register the models named (every model in params when none is), holding a lock so that
+    concurrent `register` runs (parallel `dvc exp run`s) read the champion and move aliases one at a time."""
     import fcntl
 
     from .tracking import project_root
 
+    names = list(params["train"]) if not names else names
+    for name in names:
+        if name not in params["train"]:
+            raise ParamsError("model", f"{name!r} has no block under train: in params.yaml; models there: "
+                                       f"{', '.join(params['train'])}")
+    specs = [get_model(name, f"train.{name}") for name in names]
     with open(project_root() / ".register.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return {name: register_model(get_model(name, f"train.{name}"), params) for name in params["train"]}
+        return {spec.name: register_model(spec, params) for spec in specs}
 
 
 @main_wrapper
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser("pipeline.register", __doc__)
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help="models to register (keys under train: in params.yaml); default: every one")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     pin_cpu_threads(params["cpu_threads"])
-    report = register_all(params)
+    report = register_all(params, args.models)
+    if args.models:  # the report keeps the other models' entries from the last full run
+        previous = paths.registry_report()
+        report = {**(json.loads(previous.read_text()) if previous.is_file() else {}), **report}
     write_json(paths.registry_report(), report)
     for name, entry in report.items():
         state = "new version" if entry["new"] else "unchanged"

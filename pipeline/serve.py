@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .cli import main_wrapper
 from .errors import PipelineError
-from .models import MODELS
+from .registry import MODELS
 from .register import CANDIDATE, CHAMPION, alias_version
 
 

@@ -6,13 +6,20 @@ message; the payload itself is never echoed or logged.
 """
 from __future__ import annotations
 
+import importlib
+
 import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from .errors import PayloadError
-from .models import get_model
-from .tasks import load_checkpoint
+from .tasks import ModelSpec, load_checkpoint
+
+
+def model_spec(name: str) -> ModelSpec:
+    """A model's spec from its own module (pipeline/models/<name>.py): a served version loads its
+    model's code alone, which is what it ships (pipeline.bundle)."""
+    return importlib.import_module(f"{__package__}.models.{name}").SPEC
 
 
 class RequestError(MlflowException):
@@ -40,7 +47,7 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
         checkpoint = load_checkpoint(context.artifacts["checkpoint"])
         self.meta = checkpoint["meta"]
-        spec = get_model(self.meta["model"])
+        spec = model_spec(self.meta["model"])
         self.task = spec.task
         model = spec.build(self.meta["params"], self.meta)
         model.load_state_dict(checkpoint["state_dict"])

@@ -13,7 +13,7 @@ from . import paths
 from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .io import atomic_path, write_json
-from .models import get_model
+from .registry import get_model
 from .plots import read_table
 
 

@@ -16,7 +16,7 @@ from . import paths
 from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
 from .config import dataset_key, load_params, model_params
 from .io import write_json
-from .models import ModelSpec, get_model
+from .registry import ModelSpec, get_model
 
 TIMINGS = ("train_seconds", "samples_per_s", "data_loading_share")  # the train metrics that vary run to run
 

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # publish, train_on_device
 
 from pipeline.cli import pin_cpu_threads  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
-from pipeline.models import MODELS  # noqa: E402
+from pipeline.registry import MODELS  # noqa: E402
 from pipeline.repro import default_jobs  # noqa: E402
 from pipeline.plots import write_table  # noqa: E402
 from publish import publish  # noqa: E402

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import LottoRNNParams
 from ..tasks import ModelSpec
 from ..tasks.lotto import PICK, LottoTask
 
@@ -41,5 +40,4 @@ SPEC = ModelSpec(
     loss="mse",
     description=("Lotto 6/45: the next draw from the last 10 with an Elman RNN (draws are random; "
                  "scored against chance)."),
-    params=LottoRNNParams,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import ConvAEParams
 from ..tasks import ModelSpec
 from ..tasks.mnist import SIDE, MnistTask
 from .layers import channels_last, conv_out, same_pad, transpose_pad
@@ -52,5 +51,4 @@ SPEC = ModelSpec(
     network=ConvAE,
     loss="mse",
     description="MNIST convolutional autoencoder (Conv2D + max-pool, dense latent k, transposed conv).",
-    params=ConvAEParams,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import DenoisingAEParams
 from ..tasks import ModelSpec
 from ..tasks.mnist import SIDE, MnistTask
 from .layers import channels_last, conv_out, same_pad, transpose_pad
@@ -55,5 +54,4 @@ SPEC = ModelSpec(
     network=DenoisingConvAE,
     loss="bce",
     description="MNIST denoising convolutional autoencoder: Gaussian-noised images in, clean images out.",
-    params=DenoisingAEParams,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import DenseAEParams
 from ..tasks import ModelSpec
 from ..tasks.mnist import PIXELS, SIDE, MnistTask
 
@@ -38,5 +37,4 @@ SPEC = ModelSpec(
     network=DenseAE,
     loss="mse",
     description="MNIST dense autoencoder 784-256-k-256-784; reconstruction, latent code and anomaly score.",
-    params=DenseAEParams,
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import LSTMAEParams
 from ..tasks import ModelSpec
 from ..tasks.mnist import SIDE, MnistTask
 
@@ -45,5 +44,4 @@ SPEC = ModelSpec(
     network=LSTMAE,
     loss="mse",
     description="MNIST LSTM autoencoder: 28 rows as time steps, repeated latent, LSTM decoder.",
-    params=LSTMAEParams,
 )

@@ -5,7 +5,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..model_params import SignalDenoiserParams
 from ..tasks import ModelSpec
 from ..tasks.signals import MinMaxDenoiser
 from ..tasks.signals.task import SignalsTask
@@ -131,5 +130,4 @@ SPEC = ModelSpec(
     refine_loss="noise_relative_mse",
     description=("Residual 1-D U-Net denoiser with a least-squares-trend expert and a learned switch; "
                  "any length >= 16, raw units in and out."),
-    params=SignalDenoiserParams,
 )

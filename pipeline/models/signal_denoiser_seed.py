@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import SeedDenoiserParams
 from ..tasks import ModelSpec
 from ..tasks.signals import MinMaxDenoiser
 from ..tasks.signals.task import SignalsTask
@@ -61,5 +60,4 @@ SPEC = ModelSpec(
     network=SeedDenoiser,
     loss="bce",
     description="The notebook's Conv1D denoising autoencoder (28,737 parameters), 150-point signals.",
-    params=SeedDenoiserParams,
 )

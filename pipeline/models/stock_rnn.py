@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..model_params import StockRNNParams
 from ..tasks import ModelSpec
 from ..tasks.stock import StockTask
 
@@ -35,5 +34,4 @@ SPEC = ModelSpec(
     network=StockRNN,
     loss="mse",
     description="Next-day NFLX close from 30 days of Open/High/Low with an Elman RNN.",
-    params=StockRNNParams,
 )

@@ -3,7 +3,8 @@
 A task package, `pipeline/tasks/<dataset>/`, holds its dataset's code as module-level functions and
 one `Task` subclass that names them (``prepare = staticmethod(prepare)``). A model module,
 `pipeline/models/<model>.py`, holds its network class and its `ModelSpec` (below), which holds the
-task class, the network class and the params class themselves. Every task provides:
+task class and the network class themselves (`pipeline.registry` pairs it with its params class).
+Every task provides:
 
 - ``prepare(data_dir, block, key, seed) -> Prepared[Raw]``: datasets in model units + JSON-able meta
   (scalers, shapes) that inference needs, and in ``raw`` its own raw-unit arrays (a TypedDict per task).
@@ -43,14 +44,13 @@ import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 from torch.utils.data import TensorDataset
 
 from ..errors import ParamsError
 from ..io import atomic_path
-from ..model_params import DATASET_PARAMS, RefineParams, TrainingParams
 from ..training import LossFn, Plan, TrainConfig, single_phase
 
 Raw = TypeVar("Raw")
@@ -172,29 +172,19 @@ class ModelSpec:
     network: type[Network]  # nn.Module class, built by `from_params(block, meta)`
     loss: str  # a key of pipeline.training.LOSSES
     description: str
-    params: type[TrainingParams]  # its params.yaml block under train.<name>; MODEL_PARAMS[name] too
     refine_loss: str | None = None  # a key of its task's REFINE_LOSSES for the last `refine_epochs` (RefineParams)
 
     def __post_init__(self) -> None:
-        # the task class, the network class and the params class must fit together; a mismatch is a
-        # bug in the model's module or in its task package
+        # a task that lacks part of the contract is a bug in its package (its params class is paired
+        # with the spec, and checked, in pipeline.registry)
         if inspect.isabstract(self.task):
             lacks = ", ".join(sorted(self.task.__abstractmethods__))
             raise TypeError(f"{self.name}: {self.task.__name__} lacks {lacks}")
-        if get_args(self.params.model_fields["dataset"].annotation) != (self.task.dataset,):
-            raise TypeError(f"{self.name}: {self.params.__name__}.dataset must be Literal[{self.task.dataset!r}]")
-        if (self.refine_loss is not None) != issubclass(self.params, RefineParams):
-            raise TypeError(f"{self.name}: a refine_loss needs RefineParams, and RefineParams a refine_loss")
 
     @property
     def dataset(self) -> str:
         """data/processed/<dataset>/ and the task package pipeline/tasks/<dataset>/."""
         return self.task.dataset
-
-    @property
-    def separate_test_set(self) -> bool:
-        """The data ships its own test set: train + val may use all the rest."""
-        return DATASET_PARAMS[self.dataset].separate_test_set
 
     def build(self, block: dict, meta: dict) -> torch.nn.Module:
         """An untrained network, sized from its params block and the prepared data's meta."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.register import decide
 from pipeline.tasks import MAX_METRICS, metrics_file_values
 from pipeline.tracking import dataset_digest
@@ -181,7 +181,7 @@ from mlflow.pyfunc.scoring_server import predictions_to_json
 from pipeline import tracking
 from pipeline.config import load_params
 from pipeline.evaluate import load_trained
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.serve import resolve_model_uri
 
 mlflow = tracking.mlflow()

@@ -110,7 +110,7 @@ def local_next_close(root: Path, window: list[list[float]], columns: list[str]) 
     """The next close the stage's own checkpoint gives `window`, through the stock task's serving code."""
     import pandas as pd
 
-    from pipeline.models import MODELS
+    from pipeline.registry import MODELS
     from pipeline.tasks import load_checkpoint
     from pipeline.tasks.stock import serve
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pipeline.errors import ParamsError, PayloadError
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.models.lotto_rnn import LottoRNN
 from pipeline.tasks.lotto import (
     denormalise,

@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from pipeline.errors import ParamsError, PayloadError
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.models.mnist_conv_ae import ConvAE
 from pipeline.models.mnist_lstm_ae import LSTMAE
 from pipeline.tasks import mnist

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.models.stock_rnn import StockRNN
 from pipeline.training import (
     LOSSES,

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from pipeline import tracking
-from pipeline.register import CANDIDATE, CHAMPION, code_digest, decide, existing_version, rival_champion
+from pipeline.bundle import digest
+from pipeline.register import CANDIDATE, CHAMPION, decide, existing_version, rival_champion
 from pipeline.tasks import Verdict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -185,14 +186,12 @@ def test_write_table_keeps_every_column_of_any_row(tmp_path):
 def test_a_version_is_reused_only_for_the_same_checkpoint_and_serving_code(tmp_path):
     """Serving code is bundled into each version: a new guard must reach the registry even when the
     checkpoint is the same."""
-    (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "guard.py").write_text("LIMIT = 1\n")
-    (tmp_path / "notes.txt").write_text("not code")
-    before = code_digest(tmp_path)
-    (tmp_path / "notes.txt").write_text("still not code")
-    assert code_digest(tmp_path) == before
-    (tmp_path / "tasks" / "guard.py").write_text("LIMIT = 2\n")
-    after = code_digest(tmp_path)
+    guard = tmp_path / "pipeline" / "guard.py"
+    guard.parent.mkdir()
+    guard.write_text("LIMIT = 1\n")
+    before = digest(tmp_path, [guard])
+    guard.write_text("LIMIT = 2\n")
+    after = digest(tmp_path, [guard])
     assert after != before
 
     class Client:

@@ -4,13 +4,14 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from pipeline.config import load_params
 from pipeline.model_params import MODEL_PARAMS
-from pipeline.models import MODELS
+from pipeline.registry import MODELS, check_model
 from pipeline.tasks import Task, stock
 from pipeline.tasks.signals.task import SignalsTask
 from pipeline.tasks.stock import StockTask
@@ -24,7 +25,7 @@ META = {"stock": {"features": ["Open", "High", "Low"], "window": 30}, "lotto": {
 
 
 def test_every_registered_model_names_its_own_params_task_and_network():
-    assert {name: spec.params for name, spec in MODELS.items()} == MODEL_PARAMS
+    assert list(MODELS) == list(MODEL_PARAMS)
     for spec in MODELS.values():
         assert issubclass(spec.task, Task)
         assert spec.dataset == spec.task.dataset
@@ -44,8 +45,22 @@ def test_a_task_missing_part_of_the_contract_is_refused_with_what_it_lacks():
 
 
 def test_a_params_class_of_another_dataset_is_refused():
+    module = SimpleNamespace(__name__="pipeline.models.stock_rnn", SPEC=MODELS["stock_rnn"])
+    check_model(module, MODEL_PARAMS["stock_rnn"])
     with pytest.raises(TypeError, match=r"stock_rnn: LottoRNNParams.dataset must be Literal\['stock'\]"):
-        replace(MODELS["stock_rnn"], params=MODEL_PARAMS["lotto_rnn"])
+        check_model(module, MODEL_PARAMS["lotto_rnn"])
+
+
+def test_a_refine_loss_and_refine_params_go_together():
+    module = SimpleNamespace(__name__="pipeline.models.signal_denoiser", SPEC=MODELS["signal_denoiser"])
+    with pytest.raises(TypeError, match="signal_denoiser: a refine_loss needs RefineParams"):
+        check_model(module, MODEL_PARAMS["signal_denoiser_seed"])
+
+
+def test_a_model_module_is_named_after_its_model():
+    module = SimpleNamespace(__name__="pipeline.models.stock_lstm", SPEC=MODELS["stock_rnn"])
+    with pytest.raises(TypeError, match="pipeline.models.stock_lstm holds the spec of 'stock_rnn'"):
+        check_model(module, MODEL_PARAMS["stock_rnn"])
 
 
 def test_the_default_hooks_train_one_phase_on_the_loss_and_log_no_figures():

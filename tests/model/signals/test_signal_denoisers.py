@@ -12,7 +12,7 @@ import torch
 from pipeline.config import load_params, model_params
 from pipeline.data.signals import TEST_FILE, TRAIN_FILE, generate_signals, save_signal_set
 from pipeline.errors import DataError, ParamsError, PayloadError
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.tasks import MAX_METRICS
 from pipeline.tasks.signals.scoring import passes
 from pipeline.models.signal_denoiser import SignalDenoiser, polynomial_trend, trend_fit_statistics
@@ -423,7 +423,7 @@ import sys
 from pathlib import Path
 import torch
 from pipeline.config import load_params
-from pipeline.models import MODELS
+from pipeline.registry import MODELS
 from pipeline.train import fit_model, prepare_and_build
 
 params = load_params()
