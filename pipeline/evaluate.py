@@ -43,11 +43,11 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
     prepared, model = load_trained(spec, params)
     evaluation = spec.task.evaluate(model, prepared, model_params(params, spec.name))
     check_layout(spec.name, evaluation)
-    out_dir = paths.eval_plots_dir(spec.name)
+    out_dir, figures_dir = paths.eval_plots_dir(spec.name), paths.eval_figures_dir(spec.name)
     for name, rows in evaluation.tables.items():
         write_table(out_dir / f"{name}.csv", rows)
     for name, figure in evaluation.figures.items():
-        write_figure(out_dir / f"{name}.png", figure)
+        write_figure(figures_dir / f"{name}.png", figure)
     write_json(paths.eval_metrics(spec.name), evaluation.metrics)
 
     mlflow = tracking.mlflow()
@@ -57,7 +57,7 @@ def evaluate(spec: ModelSpec, params: dict) -> dict:
         for name in evaluation.tables:
             mlflow.log_artifact(str(out_dir / f"{name}.csv"), "plots")
         for name in evaluation.figures:
-            mlflow.log_artifact(str(out_dir / f"{name}.png"), "plots")
+            mlflow.log_artifact(str(figures_dir / f"{name}.png"), "plots")
     return {**evaluation.metrics, **evaluation.notes}
 
 

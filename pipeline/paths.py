@@ -40,7 +40,13 @@ def loss_table(model: str) -> Path:
 
 
 def eval_plots_dir(model: str) -> Path:
+    """A model's evaluation tables (CSV): headline, per-group figures."""
     return PLOTS / model
+
+
+def eval_figures_dir(model: str) -> Path:
+    """A model's evaluation figures (PNG): every model's show in `dvc plots show` by this one pattern."""
+    return PLOTS / "figures" / model
 
 
 def registry_report() -> Path:

@@ -40,7 +40,7 @@ def run(cmd: list[str], cwd: Path, env: dict, timeout: int = 600) -> subprocess.
 def test_repro_builds_every_output_and_records_the_run(project):
     for out in ["data/processed/stock/prices.npz", "data/processed/lotto/draws.npz", "data/processed/mnist/mnist.npz",
                 "data/processed/signals/summary.json", "plots/stock_rnn/predictions.csv",
-                "plots/stock_rnn/predictions.png", "reports/registry.json", "reports/summary.md"]:
+                "plots/figures/stock_rnn/predictions.png", "reports/registry.json", "reports/summary.md"]:
         assert (project / out).is_file(), out
     for name in MODELS:
         for out in [f"models/{name}/model.pt", f"plots/loss/{name}.csv", f"metrics/eval/{name}.json"]:
