@@ -1,4 +1,4 @@
-"""Layer arithmetic and layout shared by the convolutional networks."""
+"""What several networks share: layer arithmetic, the channels-last layout, the encoder-decoder shape."""
 from __future__ import annotations
 
 import torch
@@ -41,3 +41,14 @@ def channels_last(model: nn.Module) -> nn.Module:
     convolutions then take oneDNN's faster path. The same operations: the same model up to float
     rounding. (One-channel input maps are channels-last already.)"""
     return model.to(memory_format=torch.channels_last)
+
+
+class EncoderDecoder(nn.Module):
+    """An autoencoder built as `self.encoder` then `self.decoder`: encode(x) is its code, forward(x) its
+    reconstruction."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))

@@ -32,12 +32,6 @@ class LottoRNN(nn.Module):
         return self.head(out[:, -1])
 
 
-SPEC = ModelSpec(
-    name="lotto_rnn",
-    registered_name="lotto-rnn",
-    task=LottoTask,
-    network=LottoRNN,
-    loss="mse",
-    description=("Lotto 6/45: the next draw from the last 10 with an Elman RNN (draws are random; "
-                 "scored against chance)."),
-)
+SPEC = ModelSpec("lotto_rnn", "lotto-rnn", LottoTask, LottoRNN, loss="mse",
+                 description="Lotto 6/45: the next draw from the last 10 with an Elman RNN (draws are random; "
+                 "scored against chance).")

@@ -1,15 +1,14 @@
 """mnist_conv_ae: MNIST convolutional autoencoder (Conv2D + max-pool, dense latent k, transposed conv)."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..tasks import ModelSpec
 from ..tasks.mnist import SIDE, MnistTask
-from .layers import channels_last, conv_out, same_pad, transpose_pad
+from .layers import EncoderDecoder, channels_last, conv_out, same_pad, transpose_pad
 
 
-class ConvAE(nn.Module):
+class ConvAE(EncoderDecoder):
     """The CAE notebook's model: Conv2D(filters, kernel, same) + ReLU + 2×2 max-pool → dense
     latent → dense back to the pooled maps → 4×4 stride-2 transposed conv to 28×28, sigmoid."""
 
@@ -37,18 +36,6 @@ class ConvAE(nn.Module):
     def from_params(cls, block: dict, meta: dict) -> ConvAE:
         return cls(block["filters"], block["kernel"], block["latent"])
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
-
-
-SPEC = ModelSpec(
-    name="mnist_conv_ae",
-    registered_name="mnist-conv-ae",
-    task=MnistTask,
-    network=ConvAE,
-    loss="mse",
-    description="MNIST convolutional autoencoder (Conv2D + max-pool, dense latent k, transposed conv).",
-)
+SPEC = ModelSpec("mnist_conv_ae", "mnist-conv-ae", MnistTask, ConvAE, loss="mse",
+                 description="MNIST convolutional autoencoder (Conv2D + max-pool, dense latent k, transposed conv).")

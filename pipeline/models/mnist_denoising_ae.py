@@ -6,10 +6,10 @@ from torch import nn
 
 from ..tasks import ModelSpec
 from ..tasks.mnist import SIDE, MnistTask
-from .layers import channels_last, conv_out, same_pad, transpose_pad
+from .layers import EncoderDecoder, channels_last, conv_out, same_pad, transpose_pad
 
 
-class DenoisingConvAE(nn.Module):
+class DenoisingConvAE(EncoderDecoder):
     """Fully convolutional: two 3×3 stride-2 convs (28 → 14 → 7) and two 4×4 stride-2
     transposed convs back (7 → 14 → 28), ReLU between, sigmoid output. The code is the
     channels × 7 × 7 feature map."""
@@ -43,15 +43,6 @@ class DenoisingConvAE(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
 
-
-SPEC = ModelSpec(
-    name="mnist_denoising_ae",
-    registered_name="mnist-denoising-ae",
-    task=MnistTask,
-    network=DenoisingConvAE,
-    loss="bce",
-    description="MNIST denoising convolutional autoencoder: Gaussian-noised images in, clean images out.",
-)
+SPEC = ModelSpec("mnist_denoising_ae", "mnist-denoising-ae", MnistTask, DenoisingConvAE, loss="bce",
+                 description="MNIST denoising convolutional autoencoder: Gaussian-noised images in, clean images out.")

@@ -1,14 +1,14 @@
 """mnist_dense_ae: MNIST dense autoencoder 784-256-k-256-784; reconstruction, latent code and anomaly score."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..tasks import ModelSpec
 from ..tasks.mnist import PIXELS, SIDE, MnistTask
+from .layers import EncoderDecoder
 
 
-class DenseAE(nn.Module):
+class DenseAE(EncoderDecoder):
     """784 → hidden → latent → hidden → 784; ReLU hidden layers, linear code, sigmoid output."""
 
     def __init__(self, hidden: int, latent: int):
@@ -23,18 +23,6 @@ class DenseAE(nn.Module):
     def from_params(cls, block: dict, meta: dict) -> DenseAE:
         return cls(block["hidden"], block["latent"])
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
-
-
-SPEC = ModelSpec(
-    name="mnist_dense_ae",
-    registered_name="mnist-dense-ae",
-    task=MnistTask,
-    network=DenseAE,
-    loss="mse",
-    description="MNIST dense autoencoder 784-256-k-256-784; reconstruction, latent code and anomaly score.",
-)
+SPEC = ModelSpec("mnist_dense_ae", "mnist-dense-ae", MnistTask, DenseAE, loss="mse",
+                 description="MNIST dense autoencoder 784-256-k-256-784; reconstruction, latent code and anomaly score.")

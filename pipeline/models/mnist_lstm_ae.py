@@ -37,11 +37,5 @@ class LSTMAE(nn.Module):
         return self.to_row(steps)  # Linear acts on the last dim: the same dense layer at every step
 
 
-SPEC = ModelSpec(
-    name="mnist_lstm_ae",
-    registered_name="mnist-lstm-ae",
-    task=MnistTask,
-    network=LSTMAE,
-    loss="mse",
-    description="MNIST LSTM autoencoder: 28 rows as time steps, repeated latent, LSTM decoder.",
-)
+SPEC = ModelSpec("mnist_lstm_ae", "mnist-lstm-ae", MnistTask, LSTMAE, loss="mse",
+                 description="MNIST LSTM autoencoder: 28 rows as time steps, repeated latent, LSTM decoder.")

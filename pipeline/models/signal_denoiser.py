@@ -121,13 +121,7 @@ class SignalDenoiser(MinMaxDenoiser):
         return g * trend + (1 - g) * denoised
 
 
-SPEC = ModelSpec(
-    name="signal_denoiser",
-    registered_name="signal-denoiser",
-    task=SignalsTask,
-    network=SignalDenoiser,
-    loss="mse",
-    refine_loss="noise_relative_mse",
-    description=("Residual 1-D U-Net denoiser with a least-squares-trend expert and a learned switch; "
-                 "any length >= 16, raw units in and out."),
-)
+SPEC = ModelSpec("signal_denoiser", "signal-denoiser", SignalsTask, SignalDenoiser, loss="mse",
+                 refine_loss="noise_relative_mse",
+                 description="Residual 1-D U-Net denoiser with a least-squares-trend expert and a learned switch; "
+                 "any length >= 16, raw units in and out.")

@@ -53,11 +53,5 @@ class SeedDenoiser(MinMaxDenoiser):
                 layer.weight.mul_(norm.clamp(max=self.max_norm) / norm.clamp_min(1e-7))
 
 
-SPEC = ModelSpec(
-    name="signal_denoiser_seed",
-    registered_name="signal-denoiser-seed",
-    task=SignalsTask,
-    network=SeedDenoiser,
-    loss="bce",
-    description="The notebook's Conv1D denoising autoencoder (28,737 parameters), 150-point signals.",
-)
+SPEC = ModelSpec("signal_denoiser_seed", "signal-denoiser-seed", SignalsTask, SeedDenoiser, loss="bce",
+                 description="The notebook's Conv1D denoising autoencoder (28,737 parameters), 150-point signals.")

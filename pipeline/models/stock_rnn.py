@@ -27,11 +27,5 @@ class StockRNN(nn.Module):
         return self.head(out)
 
 
-SPEC = ModelSpec(
-    name="stock_rnn",
-    registered_name="stock-rnn",
-    task=StockTask,
-    network=StockRNN,
-    loss="mse",
-    description="Next-day NFLX close from 30 days of Open/High/Low with an Elman RNN.",
-)
+SPEC = ModelSpec("stock_rnn", "stock-rnn", StockTask, StockRNN, loss="mse",
+                 description="Next-day NFLX close from 30 days of Open/High/Low with an Elman RNN.")
