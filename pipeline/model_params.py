@@ -1,9 +1,9 @@
 """Each dataset's and each model's params class: what `pipeline.config` validates params.yaml's
 `datasets:` sections and `train:` blocks against.
 
-Torch-free (params validation imports it, and validating must not load torch): the registry,
-`pipeline.registry`, holds each model's task and network classes and takes its params class from
-MODEL_PARAMS below; it checks that the two tables name the same models.
+Torch-free (params validation imports it, and validating must not load torch). MODEL_PARAMS below
+is the list of models: `pipeline.registry` loads each one's module, pipeline/models/<name>.py, and
+checks that its spec and its params class fit together.
 """
 from __future__ import annotations
 

@@ -1,31 +1,32 @@
-"""The model registry: every model's module (pipeline/models/<model>.py), each holding its network
-class and its `SPEC`.
+"""The model registry: each model's spec (its task and network classes) with its params class.
 
-Adding a model = a params block under `train:` in params.yaml, its params class in
-`pipeline/model_params.py` (entered in MODEL_PARAMS under the model's name), and its module
-`pipeline/models/<model>.py`: its network class and `SPEC = ModelSpec(...)` (pipeline.tasks),
-listed in MODULES below. Its task's code lives in `pipeline/tasks/<dataset>/`. This module imports
-every model module, hence torch; params validation reads the torch-free MODEL_PARAMS instead.
+A model is its entry in MODEL_PARAMS (pipeline/model_params.py: its name and params class,
+torch-free for params validation) and its module `pipeline/models/<name>.py` (its network class
+and `SPEC = ModelSpec(...)`), found by that name: the same name dvc.yaml's train stage depends on,
+and the module a served version loads (pipeline.serving). Adding a model = a params block under
+`train:` in params.yaml, its params class entered in MODEL_PARAMS, and its module. This module
+imports every model's module, hence torch.
 """
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import get_args
 
 from .errors import ParamsError
 from .model_params import MODEL_PARAMS, RefineParams, TrainingParams
-from .models import (lotto_rnn, mnist_conv_ae, mnist_denoising_ae, mnist_dense_ae, mnist_lstm_ae, signal_denoiser,
-                     signal_denoiser_seed, stock_rnn)
 from .tasks import ModelSpec
 
-MODULES = (stock_rnn, lotto_rnn, signal_denoiser_seed, signal_denoiser, mnist_dense_ae, mnist_conv_ae,
-           mnist_denoising_ae, mnist_lstm_ae)
-MODELS: dict[str, ModelSpec] = {module.SPEC.name: module.SPEC for module in MODULES}
+
+def model_module(name: str) -> ModuleType:
+    """pipeline/models/<name>.py, the module of the model `name`."""
+    return importlib.import_module(f"{__package__}.models.{name}")
 
 
-def check_model(module, params: type[TrainingParams]) -> None:
+def check_model(module: ModuleType, params: type[TrainingParams]) -> None:
     """A model's module, spec and params class must fit together; a mismatch is a bug in one of them."""
     spec = module.SPEC
-    if module.__name__ != f"pipeline.models.{spec.name}":  # dvc.yaml's train stage depends on it by that name
+    if module.__name__ != f"{__package__}.models.{spec.name}":
         raise TypeError(f"{module.__name__} holds the spec of {spec.name!r}; name the module after its model")
     if get_args(params.model_fields["dataset"].annotation) != (spec.task.dataset,):
         raise TypeError(f"{spec.name}: {params.__name__}.dataset must be Literal[{spec.task.dataset!r}]")
@@ -33,10 +34,16 @@ def check_model(module, params: type[TrainingParams]) -> None:
         raise TypeError(f"{spec.name}: a refine_loss needs RefineParams, and RefineParams a refine_loss")
 
 
-if list(MODELS) != list(MODEL_PARAMS):  # a bug in one of the two tables
-    raise TypeError("pipeline.registry.MODELS and pipeline.model_params.MODEL_PARAMS name different models")
-for _module in MODULES:
-    check_model(_module, MODEL_PARAMS[_module.SPEC.name])
+def _load() -> dict[str, ModelSpec]:
+    models = {}
+    for name, params in MODEL_PARAMS.items():
+        module = model_module(name)
+        check_model(module, params)
+        models[name] = module.SPEC
+    return models
+
+
+MODELS: dict[str, ModelSpec] = _load()
 
 
 def get_model(name: str, key: str = "model") -> ModelSpec:

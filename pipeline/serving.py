@@ -17,8 +17,8 @@ from .tasks import ModelSpec, load_checkpoint
 
 
 def model_spec(name: str) -> ModelSpec:
-    """A model's spec from its own module (pipeline/models/<name>.py): a served version loads its
-    model's code alone, which is what it ships (pipeline.bundle)."""
+    """A model's spec from its own module (pipeline/models/<name>.py, as pipeline.registry finds it):
+    a served version loads its model's code alone, which is what it ships (pipeline.bundle)."""
     return importlib.import_module(f"{__package__}.models.{name}").SPEC
 
 
