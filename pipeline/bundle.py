@@ -17,7 +17,7 @@ PACKAGE = "pipeline"
 ENTRY = "pipeline.serving"
 
 
-def _source(root: Path, module: str) -> Path | None:
+def source(root: Path, module: str) -> Path | None:
     """The file of `module` under `root` (the directory holding the package), or None if not ours."""
     path = root.joinpath(*module.split("."))
     if path.is_dir() and (path / "__init__.py").is_file():
@@ -27,7 +27,7 @@ def _source(root: Path, module: str) -> Path | None:
     return None
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
+def imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """Every module a source names in an import, absolute, with each `from X import name` also as
     X.name (which is a module when name is one)."""
     found = set()
@@ -56,14 +56,14 @@ def closure(root: Path, entries: tuple[str, ...]) -> list[Path]:
         if module in seen or not (module == PACKAGE or module.startswith(PACKAGE + ".")):
             continue
         seen.add(module)
-        path = _source(root, module)
+        path = source(root, module)
         if path is None:
             continue
         files.add(path)
         parts = module.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # the packages above it
         tree = ast.parse(path.read_text(), str(path))
-        todo.extend(_imports(tree, module, path.name == "__init__.py"))
+        todo.extend(imports(tree, module, path.name == "__init__.py"))
     return sorted(files)
 
 
