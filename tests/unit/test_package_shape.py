@@ -72,3 +72,24 @@ def test_the_signal_tasks_modules_import_one_way():
     assert graph[f"{package}.task"] >= {package, f"{package}.scoring"}
     assert f"{package}.scoring" not in graph[package] and f"{package}.task" not in graph[f"{package}.scoring"]
     assert graph[f"{package}.guard"] & {f"{package}.scoring", f"{package}.task"} == set()
+
+
+def test_no_test_imports_a_private_name():
+    """Tests go through the project's public functions: a private one may change without notice."""
+    package_modules = set(modules())
+    found = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        aliases = {}  # local name -> package module, from `from pipeline.x import y` / `import pipeline.x as y`
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pipeline":
+                for alias in node.names:
+                    if alias.name.startswith("_"):
+                        found.append(f"{path.name}: from {node.module} import {alias.name}")
+                    if f"{node.module}.{alias.name}" in package_modules:
+                        aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{path.name}: {aliases[node.value.id]}.{node.attr}")
+    assert found == []
