@@ -150,11 +150,9 @@ class Guarded:
         return np.select([self.walk, share == 1, share > 0, self.trend], [WALK, FALLBACK, BLEND, TREND], MODEL)
 
 
-# Gaussian probes averaged per signal (one batched forward pass), in antithetic pairs (e, -e). Going
-# from 4 independent probes to 2 moved the test groups' gains by -0.02 dB on average (at most
-# 0.27 dB) and saved a third of the evaluation; one pair instead of 2 independent probes: -0.02 dB
-# on the validation signals, -0.03 on the test set (docs/denoiser.md: the probes, "The do-no-harm
-# guard", step 5; why in pairs, "The served answer", invariances).
+# Gaussian probes averaged per signal (one batched forward pass), in antithetic pairs (e, -e): more
+# probes barely moved the validation gains and cost evaluation time (docs/denoiser.md: the probes,
+# "The do-no-harm guard", step 5; why in pairs, "The served answer", invariances).
 DIVERGENCE_PROBES = 2
 
 
@@ -188,9 +186,8 @@ def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: 
 
 
 # A point the 3-point median flags stays a glitch unless the network, given the raw input, keeps more
-# than this share of its deviation from the median (chosen on the validation signals: 0.3 / 0.5 / 0.7
-# gave 63 / 64 / 64 of 70 groups, mean gains 12.37 / 13.05 / 12.92 dB; docs/denoiser.md, "The do-no-harm
-# guard", step 1).
+# than this share of its deviation from the median (the best of the shares tried on the validation
+# signals; docs/denoiser.md, "The do-no-harm guard", step 1).
 GLITCH_KEEP = 0.5
 
 
@@ -262,8 +259,7 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
         noise = Noise(np.minimum(given, given_sigma_cap(noise.sigma, noisy.shape[-1])), noise.glitches)
     noise = confirm_glitches(model, noisy, noise)
     # The network sees the input without its glitches: trained on glitchy inputs, it still denoises
-    # the rest far better once they are gone (test set: glitch groups up to +3.2 dB, but square and
-    # sawtooth -0.5 to -1.6 dB; white-noise groups within 0.4 dB).
+    # the rest better once they are gone (docs/denoiser.md, "The do-no-harm guard", step 1).
     clean = deglitch(noisy, noise)
     given = clean.astype(np.float32)
     net = denoise(model, given)

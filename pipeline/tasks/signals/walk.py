@@ -42,8 +42,8 @@ WALK_HIGH_BAND = 0.25
 WALK_MAX_HIGH_BAND_NOISE = 0.6
 # The noise-to-step power ratios r = sigma^2 / q^2 walk_levels weighs, evenly spaced in log r (a
 # log-uniform prior). Below 1e-4 (noise 1 % of a step) the smoother changes nothing; the lag-1 test
-# takes no walk above r ~ 0.5. Low ends of 1e-5 / 1e-4 / 1e-3 gave -0.27 / -0.27 / -0.33 dB on the
-# validation walks at sigma 0.01 (docs/denoiser.md, "The do-no-harm guard", step 7).
+# takes no walk above r ~ 0.5. The low end was chosen on the validation walks at sigma 0.01
+# (docs/denoiser.md, "The do-no-harm guard", step 7).
 WALK_RATIOS = np.logspace(-4, 1, 101)
 
 
