@@ -50,6 +50,8 @@ SCHEMAS = {
                                "passing"),
     "known_noise": _schema("benchmarks/denoiser/known_noise.py", "groups", "totals"),
     "walk_limit": _schema("benchmarks/denoiser/walk_limit.py", "per_group", "groups"),
+    "notebook_experiment": _schema("benchmarks/denoiser/notebook_experiment.py", "n_signals", "cpu_threads",
+                                   "overrides", "split", "validation", "test", "seconds"),
     "mutation": _schema("benchmarks/mutation.py", "mutmut", "cores", "workers", "runs", "groups", "handmade"),
 }
 

@@ -3,22 +3,26 @@
 Two files on the same grid, families and noises: the training set (drawn with `seed`; each
 model splits it into train/val) and the held-out test set (drawn with `signals.test_seed`).
 Both also hold `signals.held_out_kinds`, marked so that no model trains on them: their
-training-file rows only tune the classical filters they are compared with.
+training-file rows only tune the classical filters they are compared with. The stage also draws one
+pure and noisy signal per kind x noise (plots/figures/generate_signals/samples.png, its DVC plots),
+before anything is written.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from . import paths
+from . import data_figures, paths
 from .cli import main_wrapper, stage_parser
 from .config import load_params
 from .io import atomic_path, file_digest
+from .plots import write_figures
 
 
-def generate(params: dict, out_dir: Path | None = None) -> dict:
-    """Both signal files and their summary into `out_dir` (default: the stage's data/processed/signals).
-    `params` as load_params gives them: validated, so test_seed differs from seed (pipeline.config)."""
+def generate(params: dict, out_dir: Path | None = None, figures_dir: Path | None = None) -> dict:
+    """Both signal files and their summary into `out_dir` (default: the stage's data/processed/signals),
+    and the sample figure into `figures_dir` (None: none). `params` as load_params gives them:
+    validated, so test_seed differs from seed (pipeline.config)."""
     from .data import signals
 
     cfg = params["signals"]
@@ -28,6 +32,7 @@ def generate(params: dict, out_dir: Path | None = None) -> dict:
         signals.TRAIN_FILE: signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common),
         signals.TEST_FILE: signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common),
     }
+    figures = {"samples": data_figures.signal_samples(sets[signals.TRAIN_FILE])} if figures_dir is not None else {}
     summary: dict = {"files": {}}
     with atomic_path(out_dir or paths.dataset_dir("signals")) as tmp:
         tmp.mkdir()
@@ -36,6 +41,8 @@ def generate(params: dict, out_dir: Path | None = None) -> dict:
             summary[part] = signals.summarize(signal_set)
             summary["files"][name] = file_digest(tmp / name)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if figures:
+        write_figures(figures_dir, figures)
     return summary
 
 
@@ -43,7 +50,7 @@ def generate(params: dict, out_dir: Path | None = None) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = stage_parser("pipeline.generate_signals", __doc__)
     args = parser.parse_args(argv)
-    summary = generate(load_params(args.params))
+    summary = generate(load_params(args.params), figures_dir=paths.stage_figures_dir("generate_signals"))
     counts = {part: summary[part]["n_samples"] for part in ("train", "test")}
     print(f"generate_signals: {json.dumps({'n_samples': counts, 'length': summary['train']['length']})}")
 

@@ -105,7 +105,9 @@ class LottoRNNParams(TrainingParams):
 
 class SeedDenoiserParams(TrainingParams):
     dataset: Choice("signals")
-    targets: Choice("scaled")
+    # its sigmoid answers on [0, 1]; what that scale is (pipeline/tasks/signals, SCALED_TARGETS): the
+    # pure signal on its noisy input's range (what serving reads back), or on its own (the notebook's)
+    targets: Choice("noisy_range", "pure_own_range")
     max_norm: Float(gt=0)
 
 

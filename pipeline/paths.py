@@ -49,5 +49,11 @@ def eval_figures_dir(model: str) -> Path:
     return PLOTS / "figures" / model
 
 
+def stage_figures_dir(stage: str) -> Path:
+    """A data stage's figures (PNG; ingest_stock, generate_signals): its DVC plots, as a model's
+    evaluation figures are its evaluate stage's."""
+    return PLOTS / "figures" / stage
+
+
 def registry_report() -> Path:
     return REPORTS / "registry.json"

@@ -36,6 +36,21 @@ def write_figure(path: str | Path, figure) -> None:
     plt.close(figure)
 
 
+def write_figures(directory: str | Path, figures: dict) -> None:
+    """name -> matplotlib Figure, as DIRECTORY/<name>.png: the directory replaced whole, atomically (a
+    stage's figures folder holds this run's figures, none of an earlier one's); every figure closed."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(directory) as tmp:
+            tmp.mkdir()
+            for name, figure in figures.items():
+                figure.savefig(tmp / f"{name}.png", format="png", dpi=100)
+    finally:
+        for figure in figures.values():
+            plt.close(figure)
+
+
 # --- offline `dvc plots show` --------------------------------------------------------------
 # DVC's page loads vega, vega-lite and vega-embed from a CDN and is blank offline. Our
 # template (.dvc/config: plots.html_template) inlines them instead; `make plots-template`

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.signals import MinMaxDenoiser
+from ..tasks.signals import SCALED_TARGETS, MinMaxDenoiser
 from ..tasks.signals.task import SignalsTask
 
 
@@ -21,8 +21,10 @@ class SeedDenoiser(MinMaxDenoiser):
 
     fixed_length = True
 
-    def __init__(self, max_norm: float = 2.0):
-        super().__init__("scaled")
+    def __init__(self, max_norm: float = 2.0, targets: str = "noisy_range"):
+        if targets not in SCALED_TARGETS:  # a sigmoid answers on [0, 1]
+            raise ValueError(f"targets {targets!r}: the seed denoiser trains on one of {', '.join(SCALED_TARGETS)}")
+        super().__init__(targets)
         self.max_norm = max_norm
         self.net = nn.Sequential(
             nn.Conv1d(1, 128, 3), nn.ReLU(),
@@ -39,7 +41,7 @@ class SeedDenoiser(MinMaxDenoiser):
 
     @classmethod
     def from_params(cls, block: dict, meta: dict) -> SeedDenoiser:
-        return cls(block["max_norm"])
+        return cls(block["max_norm"], block["targets"])
 
     def core(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)

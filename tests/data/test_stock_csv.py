@@ -1,4 +1,8 @@
-"""Stock CSV parsing, windows, chronological split and leak-free scaling."""
+"""Stock CSV parsing, windows, chronological split and leak-free scaling; the ingest stage's figures."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from builders import raw_file
@@ -8,6 +12,7 @@ from pipeline.errors import DataError, ParamsError
 from pipeline.ingest import ingest
 from pipeline.tasks import chronological_split
 
+REPO = Path(__file__).resolve().parents[2]
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
 GOOD_ROWS = [
     "2020-01-02,10,12,9,11,11,100",
@@ -117,10 +122,46 @@ def test_missing_file(tmp_path):
 
 def test_bad_file_writes_no_output(tmp_path):
     bad = write(tmp_path, [HEADER, "2020-01-02,x,1,1,1,1,1"])
-    out = tmp_path / "processed" / "stock"
+    out, figures = tmp_path / "processed" / "stock", tmp_path / "figures" / "ingest_stock"
     with pytest.raises(DataError):
-        ingest("stock", {"ingest": {"stock": {"file": str(bad)}}}, out)
+        ingest("stock", {"ingest": {"stock": {"file": str(bad)}}}, out, figures)
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+    assert not figures.parent.exists()
+
+
+def test_ingest_draws_the_ohlc_histograms_as_the_stages_plots(tmp_path):
+    good = write(tmp_path, [HEADER, *GOOD_ROWS])
+    out, figures = tmp_path / "processed" / "stock", tmp_path / "figures" / "ingest_stock"
+    (figures / "stale.png").parent.mkdir(parents=True)
+    (figures / "stale.png").write_bytes(b"an earlier run's")
+    ingest("stock", {"ingest": {"stock": {"file": str(good)}}}, out, figures)
+    assert [p.name for p in figures.iterdir()] == ["ohlc_histograms.png"]  # the folder replaced whole
+    assert (figures / "ohlc_histograms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in figures.parent.iterdir()) == ["ingest_stock"]  # no temp folder left
+    assert (out / "prices.npz").exists()
+    ingest("stock", {"ingest": {"stock": {"file": str(good)}}}, tmp_path / "again")  # no folder: no figures
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "figures", "prices.csv", "processed"]
+
+
+def test_a_figure_that_fails_to_draw_leaves_nothing_written(tmp_path, monkeypatch):
+    from pipeline import data_figures
+
+    def broken(prices):
+        raise RuntimeError("no figure")
+
+    monkeypatch.setattr(data_figures, "ohlc_histograms", broken)
+    good = write(tmp_path, [HEADER, *GOOD_ROWS])
+    out, figures = tmp_path / "processed" / "stock", tmp_path / "figures" / "ingest_stock"
+    with pytest.raises(RuntimeError, match="no figure"):
+        ingest("stock", {"ingest": {"stock": {"file": str(good)}}}, out, figures)
+    assert not out.exists() and not figures.exists()
+
+
+def test_ingest_imports_no_plotting_library():
+    """matplotlib is imported where a figure is drawn, not with the stage's module."""
+    code = "import sys, pipeline.ingest; print(sorted(m for m in ('matplotlib', 'torch') if m in sys.modules))"
+    shown = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "[]"
 
 
 def synthetic(n=50):

@@ -93,6 +93,9 @@ def test_a_float_key_takes_an_int_and_gives_a_float(raw):
         ("train.signal_denoiser.refine_epochs", 20, "train.signal_denoiser.refine_epochs", "must be below epochs (20)"),
         ("train.signal_denoiser.refine_lr", 0, "train.signal_denoiser.refine_lr", "allowed > 0"),
         ("train.signal_denoiser.targets", "scaled", "train.signal_denoiser.targets", "choose one of: raw"),
+        # the old name, which said neither range: the two scalings are named for what they are
+        ("train.signal_denoiser_seed.targets", "scaled", "train.signal_denoiser_seed.targets",
+         "choose one of: noisy_range, pure_own_range"),
         ("train.stock_rnn.refine_epochs", 2, "train.stock_rnn.refine_epochs", "unknown key"),
         ("seed", -1, "seed", "out of range"),
         ("cpu_threads", 0, "cpu_threads", "out of range"),

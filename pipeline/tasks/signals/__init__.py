@@ -48,11 +48,26 @@ def minmax(noisy: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.
     return (noisy - low) / span, low, span
 
 
+# What a denoiser trains to answer (params' `targets`). The two scaled kinds answer on [0, 1] (a
+# sigmoid, binary cross-entropy), which serving reads back on the noisy input's range, the one range
+# an answer can know:
+# - noisy_range: the pure signal on its noisy input's [0, 1] range (clipped to it for BCE), the scale
+#   serving reads; the seed denoiser's default;
+# - pure_own_range: the notebook's, each pure signal min-max scaled on its own range. A served
+#   answer cannot know that range, so it comes back on the wrong scale: stretched to the noisy
+#   input's range, wider than the pure signal's by the noise.
+# - raw: the pure signal in the input's units (the improved model's).
+SCALED_TARGETS = ("noisy_range", "pure_own_range")
+TARGETS = (*SCALED_TARGETS, "raw")
+
+
 def to_training_units(noisy: torch.Tensor, scaled: torch.Tensor, targets: str) -> torch.Tensor:
-    """Signals on their noisy input's [0, 1] scale -> the units a model trains in:
-    `scaled` as they are (the notebook's), `raw` back in the input's units."""
-    if targets == "scaled":
+    """Signals on their noisy input's [0, 1] scale -> the units a model trains in (`targets`): the
+    scaled kinds as they are, `raw` back in the input's units."""
+    if targets in SCALED_TARGETS:
         return scaled
+    if targets != "raw":
+        raise ValueError(f"targets {targets!r}: expected one of {', '.join(TARGETS)}")
     _, low, span = minmax(noisy)
     return low + span * scaled
 
@@ -108,13 +123,20 @@ def stratified_split(signal_set: SignalSet, train: float, val: float, key: str) 
     return np.concatenate(train_rows), np.concatenate(val_rows)
 
 
-def _tensors(s: SignalSet, targets: str) -> TensorDataset:
-    noisy, pure = torch.from_numpy(s.noisy.copy()), torch.from_numpy(s.pure.copy())
+def training_targets(noisy: torch.Tensor, pure: torch.Tensor, targets: str) -> torch.Tensor:
+    """(N, L) pure signals -> what a model with these `targets` trains to answer (see TARGETS)."""
+    if targets == "pure_own_range":  # the notebook's: each pure signal on its own [0, 1] range
+        return minmax(pure)[0]
     _, low, span = minmax(noisy)
     scaled = (pure - low) / span
-    if targets == "scaled":  # the notebook's: pure on its noisy signal's [0, 1] scale, clipped for BCE
+    if targets == "noisy_range":  # clipped for BCE: the noise can take a pure point outside its input's range
         scaled = scaled.clamp(0, 1)
-    return TensorDataset(noisy, to_training_units(noisy, scaled, targets))
+    return to_training_units(noisy, scaled, targets)
+
+
+def _tensors(s: SignalSet, targets: str) -> TensorDataset:
+    noisy, pure = torch.from_numpy(s.noisy.copy()), torch.from_numpy(s.pure.copy())
+    return TensorDataset(noisy, training_targets(noisy, pure, targets))
 
 
 def _with_both_signs(tensors: TensorDataset, block: dict, seed: int, part: int) -> TensorDataset:

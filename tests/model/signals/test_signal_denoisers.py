@@ -151,11 +151,11 @@ def test_trend_fit_statistics_are_near_zero_only_for_a_quadratic_in_white_noise(
     assert stats(quad + spikes + noise)[1] > 1  # a few points carry the power
 
 
-@pytest.mark.parametrize("targets", ["raw", "scaled"])
+@pytest.mark.parametrize("targets", ["raw", "noisy_range"])
 def test_improved_model_overfits_a_tiny_batch(targets):
     noisy, pure = signals(4, length=64)
     model = small_denoiser(targets)
-    if targets == "scaled":
+    if targets == "noisy_range":
         from pipeline.tasks.signals import minmax
 
         _, low, span = minmax(noisy)
@@ -230,6 +230,26 @@ def test_prepare_splits_every_group_alike_and_keeps_the_test_file_apart(data_dir
     np.testing.assert_array_equal(seed_prepared.raw["val"].noisy, val.noisy)  # same val => same tuned baselines
     targets = seed_prepared.train.tensors[1]
     assert targets.min() >= 0 and targets.max() <= 1  # scaled (BCE) targets
+
+
+def test_seed_targets_are_the_pure_signal_on_the_noisy_inputs_range_or_on_its_own(data_dir, blocks):
+    block = {**blocks["signal_denoiser_seed"], "split": {"train": 0.5, "val": 0.25}}
+    assert block["targets"] == "noisy_range"  # the default: the scale serving reads back
+    noisy, fixed = prepare(data_dir, block, "k", 0).train.tensors
+    pure = torch.from_numpy(prepare(data_dir, {**block, "targets": "raw"}, "k", 0).train.tensors[1].numpy())
+    low, high = noisy.amin(1, keepdim=True), noisy.amax(1, keepdim=True)
+    torch.testing.assert_close(fixed, ((pure - low) / (high - low)).clamp(0, 1))
+    _, own = prepare(data_dir, {**block, "targets": "pure_own_range"}, "k", 0).train.tensors
+    plow, phigh = pure.amin(1, keepdim=True), pure.amax(1, keepdim=True)
+    torch.testing.assert_close(own, (pure - plow) / (phigh - plow))  # the notebook's: every row spans 0..1
+    assert torch.all(own.amin(1) == 0) and torch.all(own.amax(1) == 1)
+    # read back on the input's range, the notebook's targets are stretched by the noise: a worse answer
+    # than the fixed targets, even for a model that learned them exactly
+    err = lambda scaled: torch.mean((low + (high - low) * scaled - pure) ** 2).item()
+    assert err(own) > 2 * err(fixed)
+    assert isinstance(MODELS["signal_denoiser_seed"].build({**block, "targets": "pure_own_range"}, {}), SeedDenoiser)
+    with pytest.raises(ValueError, match="seed denoiser trains on one of noisy_range, pure_own_range"):
+        SeedDenoiser(targets="raw")  # a sigmoid cannot answer in raw units
 
 
 def test_prepare_never_puts_a_held_out_kind_in_a_training_or_validation_tensor(held_out_dir, blocks):

@@ -307,6 +307,39 @@ def test_stage_writes_a_training_and_a_held_out_test_file(tmp_path, monkeypatch)
     assert json.loads((out / "summary.json").read_text()) == summary
     np.testing.assert_array_equal(train.x, test.x)
     assert not np.isin(test.noisy[:, 0], train.noisy[:, 0]).any()  # different draws
+    assert not (tmp_path / "plots").exists()  # figures only where asked for
+
+
+def test_stage_draws_one_sample_per_kind_and_noise_as_its_plots(tmp_path):
+    from pipeline.generate_signals import generate
+
+    figures = tmp_path / "plots" / "figures" / "generate_signals"
+    generate(stage_params(), tmp_path / "signals", figures)
+    assert [p.name for p in figures.iterdir()] == ["samples.png"]
+    assert (figures / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in figures.parent.iterdir()] == ["generate_signals"]  # no temp folder left
+
+
+def test_stage_figure_of_every_group_is_drawn_from_the_training_file():
+    import matplotlib.pyplot as plt
+
+    from pipeline.data_figures import signal_samples
+
+    s = generate_signals(2, ["sine", "chirp"], ALL_NOISES[:3], length=32, seed=1, held_out=["bumps"])
+    figure = signal_samples(s)
+    axes = np.array(figure.axes).reshape(3, 3)
+    first = axes[2, 1].lines[1].get_ydata()  # bumps (held out) x the second noise: its first pure signal
+    np.testing.assert_array_equal(first, s.pure[np.flatnonzero(s.group == 7)[0]])
+    assert "held out" in axes[2, 0].get_ylabel() and "held out" not in axes[0, 0].get_ylabel()
+    plt.close(figure)
+
+
+def test_a_bad_signal_setting_writes_neither_data_nor_figures(tmp_path):
+    from pipeline.generate_signals import generate
+
+    with pytest.raises(ValueError, match="distinct"):  # a kind both trained on and held out
+        generate(stage_params(held_out_kinds=["sine"]), tmp_path / "signals", tmp_path / "figures")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("noise", [{"kind": "gaussian", "sigma": 0.05}, {"kind": "relative", "sigma": 0.1}])
