@@ -147,6 +147,39 @@ class LSTMAEParams(TrainingParams):
     bidirectional: bool
 
 
+# The notebook-faithful ("seed") MNIST autoencoders: their architecture is the notebook's, fixed.
+# inputs: standardised (each image on its own) or unit (pixels / 255); train_images: N > 0 trains
+# on the training part's first N images in file order, 0 on all of it.
+TRAIN_IMAGES = Int(0, 60_000)
+
+
+class DenseAESeedParams(TrainingParams):
+    dataset: Choice("mnist")
+    inputs: Choice("standardised", "unit")
+    train_images: TRAIN_IMAGES
+    latent: Int(1, 784)
+
+
+class ConvAESeedParams(TrainingParams):
+    dataset: Choice("mnist")
+    inputs: Choice("standardised", "unit")
+    train_images: TRAIN_IMAGES
+
+
+class DenoisingAESeedParams(TrainingParams):
+    dataset: Choice("mnist")
+    inputs: Choice("unit")  # sigmoid output and binary cross-entropy: targets in [0, 1]
+    train_images: TRAIN_IMAGES
+    noise_sigma: Float(le=10, gt=0)
+
+
+class LSTMAESeedParams(TrainingParams):
+    dataset: Choice("mnist")
+    inputs: Choice("standardised", "unit")
+    train_images: TRAIN_IMAGES
+    hidden: Int(1, 4096)
+
+
 # model name (its key under `train:` in params.yaml) -> its params class
 MODEL_PARAMS: dict[str, type[TrainingParams]] = {
     "stock_rnn": StockRNNParams,
@@ -157,4 +190,8 @@ MODEL_PARAMS: dict[str, type[TrainingParams]] = {
     "mnist_conv_ae": ConvAEParams,
     "mnist_denoising_ae": DenoisingAEParams,
     "mnist_lstm_ae": LSTMAEParams,
+    "mnist_dense_ae_seed": DenseAESeedParams,
+    "mnist_conv_ae_seed": ConvAESeedParams,
+    "mnist_denoising_ae_seed": DenoisingAESeedParams,
+    "mnist_lstm_ae_seed": LSTMAESeedParams,
 }

@@ -134,7 +134,8 @@ def stock_workdir(tmp_path) -> StockWorkdir:
     return workdir
 
 
-MNIST_MODELS = ["mnist_dense_ae", "mnist_conv_ae", "mnist_denoising_ae", "mnist_lstm_ae"]
+MNIST_MODELS = ["mnist_dense_ae", "mnist_conv_ae", "mnist_denoising_ae", "mnist_lstm_ae",
+                *(f"mnist_{kind}_ae_seed" for kind in ("dense", "conv", "denoising", "lstm"))]
 SMALL_MNIST_SPLIT = {"train": 0.03, "val": 0.01}  # 1,800 / 600 of the 60k training images
 TINY = {
     ("signals", "n_per_family"): 20,

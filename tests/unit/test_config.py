@@ -163,7 +163,8 @@ SIGNALS_CASES = [
      "params: signals.test_seed: must differ from seed (42), or the test signals repeat the training signals"),
     ("train", {}, "params: train: expected at least one model; known models: stock_rnn, lotto_rnn, "
                   "signal_denoiser_seed, signal_denoiser, mnist_dense_ae, mnist_conv_ae, mnist_denoising_ae, "
-                  "mnist_lstm_ae"),
+                  "mnist_lstm_ae, mnist_dense_ae_seed, mnist_conv_ae_seed, mnist_denoising_ae_seed, "
+                  "mnist_lstm_ae_seed"),
     ("train.stock_rnn", None, "params: train.stock_rnn: expected a mapping, got None (NoneType)"),
     ("train.stock_rnn.lr", True, "params: train.stock_rnn.lr: expected a number > 0 and <= 10, got True (bool)"),
     ("train.lotto_rnn.head_sizes", [128, 0],

@@ -1,7 +1,11 @@
-"""MNIST task: four autoencoders (dense, convolutional, denoising, LSTM) against classical baselines.
+"""MNIST task: autoencoders (dense, convolutional, denoising, LSTM; improved and notebook-faithful
+"seed" variants) against classical baselines.
 
-Every model maps images (N, 28, 28) in [0, 1] to reconstructions of the same shape (clipped
-to [0, 1] when evaluated or served) and has `encode(x) -> (N, latent_size)`. Reconstructing
+Every model maps images (N, 28, 28) in model units to reconstructions of the same shape and has
+`encode(x) -> (N, latent_size)`. Model units are pixels / 255 by default (`inputs: unit`); with
+`inputs: standardised` (the seed variants), each image standardised on its own, zero mean and unit
+variance over its 784 pixels, and each output taken back with that image's own mean and std.
+Evaluation and serving compare in pixels [0, 1] either way (outputs clipped to [0, 1]). Reconstructing
 models are compared with PCA of the same latent size (the best rank-k linear reconstruction
 in MSE); the denoiser with the Gaussian blur and the median filter, each tuned on the
 validation images.
@@ -35,6 +39,7 @@ N_DIGITS = 10
 BLUR_SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0)  # Gaussian-blur grid (pixels), tuned on validation
 MEDIAN_SIZES = (2, 3, 4)  # median-filter window grid (pixels), tuned on validation
 EVAL_BATCH = 1000
+STD_FLOOR = 10 * np.finfo(np.float64).eps  # a std below it is a blank image's: counted as 1 (StandardScaler's rule)
 
 
 # --- data -------------------------------------------------------------------------------
@@ -49,6 +54,23 @@ def to_unit(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / np.float32(MAX_PIXEL)
 
 
+def standardise(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image to zero mean and unit variance over its pixels (the notebook's StandardScaler on the
+    transposed data): (float32 images, (N, 2) float64 per-image (mean, std)); a blank image's std
+    counts as 1, as StandardScaler's does."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    mean, std = flat.mean(axis=1), flat.std(axis=1)
+    std[std < STD_FLOOR] = 1.0
+    standard = (flat - mean[:, None]) / std[:, None]
+    return standard.astype(np.float32).reshape(images.shape), np.stack([mean, std], axis=1)
+
+
+def unstandardise(images: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`standardise` undone: each image times its own std, plus its own mean (float64)."""
+    shape = (-1,) + (1,) * (images.ndim - 1)
+    return images.astype(np.float64) * scale[:, 1].reshape(shape) + scale[:, 0].reshape(shape)
+
+
 def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise, clipped back to valid pixels [0, 1] (a noisy image is still an image)."""
     noisy = rng.standard_normal(clean.shape, dtype=np.float32)
@@ -58,16 +80,24 @@ def add_noise(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.n
 
 
 class MnistRaw(TypedDict):
-    """Prepared.raw: the test images' digits, for the per-digit tables."""
+    """Prepared.raw: the test images' digits (per-digit tables) and what evaluation compares in."""
 
     test_labels: np.ndarray
+    clean: dict[str, np.ndarray]  # each part's clean images in pixels [0, 1] (the targets, unless standardised)
+    scales: dict[str, np.ndarray]  # standardised inputs only: each part's per-image (mean, std), (N, 2)
 
 
 def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[MnistRaw]:
     """The 60k training images shuffled (seeded) into train/val parts by `split`; the 10k test
-    images. Inputs and targets in [0, 1]; the denoiser's inputs carry fixed, seeded noise."""
+    images. Inputs and targets in [0, 1]; the denoiser's inputs carry fixed, seeded noise.
+    `train_images: N` (N > 0) keeps the training part's first N images in file order;
+    `inputs: standardised` standardises inputs and targets, each image on its own (meta["inputs"])."""
     if "kernel" in block and block["kernel"] % 2 == 0:
         raise ParamsError(f"{key}.kernel", f"{block['kernel']} is even; expected an odd kernel ('same' padding)")
+    standardised = block.get("inputs", "unit") == "standardised"
+    sigma = block.get("noise_sigma")
+    if standardised and sigma is not None:
+        raise ParamsError("inputs", "standardised targets leave [0, 1]; a denoiser's are clean pixels / 255")
     data = load_images(data_dir)
     n = len(data["train_images"])
     n_train, n_val = round(n * block["split"]["train"]), round(n * block["split"]["val"])
@@ -75,20 +105,31 @@ def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[MnistR
         raise ParamsError(f"{key}.split",
                           f"leaves {n_train} training and {n_val} validation images; need at least 1 each")
     order = np.random.default_rng(seed).permutation(n)
+    train = order[:n_train]
+    if block.get("train_images"):
+        if block["train_images"] > n_train:
+            raise ParamsError(f"{key}.split", f"leaves {n_train} training images; train_images asks for "
+                                              f"{block['train_images']}")
+        train = np.sort(train)[: block["train_images"]]
     parts = {
-        "train": to_unit(data["train_images"][order[:n_train]]),
+        "train": to_unit(data["train_images"][train]),
         "val": to_unit(data["train_images"][order[n_train : n_train + n_val]]),
         "test": to_unit(data["test_images"]),
     }
-    sigma = block.get("noise_sigma")
-    datasets = {}
+    datasets, scales = {}, {}
     for i, (part, clean) in enumerate(parts.items()):
         inputs = clean if sigma is None else add_noise(clean, sigma, np.random.default_rng([seed, i]))
-        datasets[part] = TensorDataset(torch.from_numpy(inputs), torch.from_numpy(clean))
-    meta = {"denoising": sigma is not None, "n_train": n_train, "n_val": n_val}
+        targets = clean
+        if standardised:
+            inputs, scales[part] = standardise(clean)
+            targets = inputs
+        datasets[part] = TensorDataset(torch.from_numpy(inputs), torch.from_numpy(targets))
+    meta = {"denoising": sigma is not None, "n_train": len(train), "n_val": n_val}
+    if standardised:
+        meta["inputs"] = "standardised"
     return Prepared(
         train=datasets["train"], val=datasets["val"], test=datasets["test"], meta=meta,
-        raw={"test_labels": data["test_labels"]},
+        raw={"test_labels": data["test_labels"], "clean": parts, "scales": scales},
     )
 
 
@@ -130,18 +171,24 @@ class PCA:
 
 
 @torch.no_grad()
-def run_model(model: nn.Module, images: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(reconstructions clipped to pixels [0, 1], latent codes) of images in [0, 1], in batches
-    on the model's device."""
+def run_model(model: nn.Module, images: np.ndarray | torch.Tensor,
+              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(reconstructions clipped to pixels [0, 1], latent codes) of images in model units, in batches
+    on the model's device. With `scale` (standardised inputs: each image's (mean, std)), the outputs
+    are unstandardised before they are clipped."""
     model.eval()
     device = next(model.parameters()).device
     images = torch.as_tensor(images, dtype=torch.float32)
     outputs, codes = [], []
     for start in range(0, len(images), EVAL_BATCH):
         batch = images[start : start + EVAL_BATCH].to(device)
-        outputs.append(model(batch).clamp(0, 1).cpu())
+        output = model(batch)
+        outputs.append((output.clamp(0, 1) if scale is None else output).cpu())
         codes.append(model.encode(batch).cpu())
-    return torch.cat(outputs).numpy(), torch.cat(codes).numpy()
+    if scale is None:
+        return torch.cat(outputs).numpy(), torch.cat(codes).numpy()
+    pixels = np.clip(unstandardise(torch.cat(outputs).numpy(), scale), 0, 1).astype(np.float32)
+    return pixels, torch.cat(codes).numpy()
 
 
 def tune_filter(apply: Callable, settings: tuple, noisy: np.ndarray, clean: np.ndarray):
@@ -167,9 +214,11 @@ def per_digit(values: dict[str, np.ndarray], labels: np.ndarray, digits: int) ->
 
 
 def evaluate(model: nn.Module, prepared: Prepared[MnistRaw], block: dict) -> Evaluation:
-    """Test metrics next to PCA of the same latent size, or (denoiser) next to the filters."""
-    inputs, clean = (t.numpy() for t in prepared.test.tensors)
-    output, _ = run_model(model, inputs)
+    """Test metrics next to PCA of the same latent size, or (denoiser) next to the filters, in pixels
+    [0, 1] whatever the model's units."""
+    inputs = prepared.test.tensors[0].numpy()
+    clean = prepared.raw["clean"]["test"]
+    output, _ = run_model(model, inputs, prepared.raw["scales"].get("test"))
     labels = prepared.raw["test_labels"]
     examples = np.array([np.flatnonzero(labels == d)[0] for d in range(N_DIGITS)])
     if prepared.meta["denoising"]:
@@ -179,7 +228,7 @@ def evaluate(model: nn.Module, prepared: Prepared[MnistRaw], block: dict) -> Eva
 
 def _evaluate_reconstruction(k: int, output: np.ndarray, clean: np.ndarray, prepared: Prepared[MnistRaw],
                              labels: np.ndarray, examples: np.ndarray) -> Evaluation:
-    pca = PCA.fit(prepared.train.tensors[1].numpy(), k)
+    pca = PCA.fit(prepared.raw["clean"]["train"], k)
     pca_output = np.clip(pca.reconstruct(clean), 0, 1)  # clipping only helps PCA: pixels are in [0, 1]
     model_mse, pca_mse = image_mse(output, clean), image_mse(pca_output, clean)
     metrics = {
@@ -285,7 +334,8 @@ def gate(metrics: dict) -> Verdict:
 
 def input_example(prepared: Prepared[MnistRaw]) -> np.ndarray:
     """Three test images (the denoiser's: noisy ones) as (3, 28, 28) pixels 0..255."""
-    return np.rint(prepared.test.tensors[0][:3].numpy() * MAX_PIXEL).astype(np.float64)
+    images = prepared.raw["clean"]["test"] if prepared.raw["scales"] else prepared.test.tensors[0].numpy()
+    return np.rint(images[:3] * MAX_PIXEL).astype(np.float64)
 
 
 def _pixels(request) -> tuple[np.ndarray, bool]:
@@ -317,10 +367,14 @@ def _pixels(request) -> tuple[np.ndarray, bool]:
 def serve(model: nn.Module, meta: dict, request) -> dict[str, np.ndarray]:
     """Images as pixels 0..255, (N, 784) or (N, 28, 28) -> reconstruction in the same layout
     and units, the latent code (N, latent_size), and the reconstruction error (N,): the MSE
-    between request and reconstruction in [0, 1] pixel units (an anomaly score)."""
+    between request and reconstruction in [0, 1] pixel units (an anomaly score). A model of
+    standardised inputs gets each image standardised on its own, and its answer unstandardised."""
     pixels, flat = _pixels(request)
     images = (pixels / MAX_PIXEL).astype(np.float32)
-    output, codes = run_model(model, images)
+    if meta.get("inputs") == "standardised":
+        output, codes = run_model(model, *standardise(images))
+    else:
+        output, codes = run_model(model, images)
     reconstruction = output * np.float32(MAX_PIXEL)
     return {
         "reconstruction": reconstruction.reshape(len(images), PIXELS) if flat else reconstruction,
@@ -330,7 +384,7 @@ def serve(model: nn.Module, meta: dict, request) -> dict[str, np.ndarray]:
 
 
 class MnistTask(Task):
-    """The mnist task's contract: its functions above (the four autoencoders share it)."""
+    """The mnist task's contract: its functions above (every MNIST autoencoder shares it)."""
 
     dataset = "mnist"
     prepare = staticmethod(prepare)
