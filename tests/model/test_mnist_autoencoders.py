@@ -329,3 +329,48 @@ def test_malformed_requests_are_payload_errors(request_, message):
     with pytest.raises(PayloadError) as info:
         mnist.serve(model_of("mnist_dense_ae"), META, request_)
     assert str(info.value) == message
+
+
+# --- decode requests: the decoder alone -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_decode_runs_the_decoder_alone(name):
+    model = model_of(name)
+    x = blobs(4)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.decode(model.encode(x)).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_decode_request_turns_the_served_latents_back_into_the_served_reconstructions(name):
+    model = model_of(name)
+    images = np.rint(blobs(3).numpy() * 255)
+    served = mnist.serve(model, META, images)
+    assert mnist.serve(model, META, images, params={"decode": False}).keys() == served.keys()
+    decoded = mnist.serve(model, META, served["latent"], params={"decode": True})
+    assert set(decoded) == {"decoded"} and decoded["decoded"].shape == (3, 28, 28)
+    np.testing.assert_allclose(decoded["decoded"], served["reconstruction"], rtol=1e-4, atol=1e-3)
+    assert mnist.MnistTask.serve_params == {"decode": ("boolean", False)}
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (np.zeros((2, 31)), "expected N >= 1 latent vectors of 32 numbers (N, 32), got shape (2, 31)"),
+        (np.zeros(32), "expected N >= 1 latent vectors of 32 numbers (N, 32), got shape (32,)"),
+        (np.zeros((0, 32)), "expected N >= 1 latent vectors of 32 numbers (N, 32), got shape (0, 32)"),
+        (np.full((1, 32), "1"), "latent vectors must be rows of numbers of equal length"),
+        ([[0.0] * 32, [0.0] * 31], "latent vectors must be rows of numbers of equal length"),
+        (np.where(np.arange(32) == 5, np.inf, 0.0)[None], "latent vector 0, value 5: expected a finite number"),
+    ],
+)
+def test_malformed_decode_requests_are_payload_errors(request_, message):
+    with pytest.raises(PayloadError) as info:
+        mnist.serve(model_of("mnist_dense_ae"), META, request_, params={"decode": True})
+    assert str(info.value) == message
+
+
+def test_a_network_without_a_decoder_refuses_a_decode_request():
+    with pytest.raises(PayloadError, match="this model has no decoder to run alone; send images, without params.decode"):
+        mnist.serve(Identity(), META, np.zeros((1, 32)), params={"decode": True})

@@ -1,7 +1,8 @@
 """MNIST task: four autoencoders (dense, convolutional, denoising, LSTM) against classical baselines.
 
 Every model maps images (N, 28, 28) in [0, 1] to reconstructions of the same shape (clipped
-to [0, 1] when evaluated or served) and has `encode(x) -> (N, latent_size)`. Reconstructing
+to [0, 1] when evaluated or served) and has `encode(x) -> (N, latent_size)` and `decode(z)`, its
+decoder alone (forward(x) = decode(encode(x))), which a served model runs on a decode request. Reconstructing
 models are compared with PCA of the same latent size (the best rank-k linear reconstruction
 in MSE); the denoiser with the Gaussian blur and the median filter, each tuned on the
 validation images.
@@ -314,10 +315,53 @@ def _pixels(request) -> tuple[np.ndarray, bool]:
     return array, flat
 
 
-def serve(model: nn.Module, meta: dict, request) -> dict[str, np.ndarray]:
+# a request with params {"decode": true}: its rows are latent codes, its answer their decoded images
+SERVE_PARAMS = {"decode": ("boolean", False)}
+
+
+def _codes(model: nn.Module, request) -> np.ndarray:
+    """A decode request as (N, latent_size) float32 codes."""
+    if isinstance(request, pd.DataFrame):
+        request = request.to_numpy()
+    not_numbers = PayloadError("latent vectors must be rows of numbers of equal length")
+    try:
+        codes = np.asarray(request)
+    except ValueError:
+        raise not_numbers from None
+    if codes.dtype.kind == "O" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in codes.flat):
+        codes = codes.astype(np.float64)
+    if codes.dtype.kind not in "iuf":
+        raise not_numbers
+    size = model.latent_size
+    if codes.ndim != 2 or codes.shape[1] != size or len(codes) == 0:
+        raise PayloadError(f"expected N >= 1 latent vectors of {size} numbers (N, {size}), got shape {codes.shape}")
+    bad = ~np.isfinite(codes)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise PayloadError(f"latent vector {row}, value {col}: expected a finite number")
+    return codes.astype(np.float32)
+
+
+@torch.no_grad()
+def decode_codes(model: nn.Module, request) -> np.ndarray:
+    """Latent codes (N, latent_size) -> the decoder's images (N, 28, 28), pixels 0..255."""
+    if not hasattr(model, "decode"):
+        raise PayloadError("this model has no decoder to run alone; send images, without params.decode")
+    codes = torch.from_numpy(_codes(model, request))
+    model.eval()
+    device = next(model.parameters()).device
+    images = torch.cat([model.decode(codes[start : start + EVAL_BATCH].to(device)).clamp(0, 1).cpu()
+                        for start in range(0, len(codes), EVAL_BATCH)])
+    return images.reshape(len(codes), SIDE, SIDE).numpy() * np.float32(MAX_PIXEL)
+
+
+def serve(model: nn.Module, meta: dict, request, params: dict | None = None) -> dict[str, np.ndarray]:
     """Images as pixels 0..255, (N, 784) or (N, 28, 28) -> reconstruction in the same layout
     and units, the latent code (N, latent_size), and the reconstruction error (N,): the MSE
-    between request and reconstruction in [0, 1] pixel units (an anomaly score)."""
+    between request and reconstruction in [0, 1] pixel units (an anomaly score).
+    With params {"decode": True}: latent codes (N, latent_size) -> {"decoded": (N, 28, 28) pixels 0..255}."""
+    if (params or {}).get("decode"):
+        return {"decoded": decode_codes(model, request)}
     pixels, flat = _pixels(request)
     images = (pixels / MAX_PIXEL).astype(np.float32)
     output, codes = run_model(model, images)
@@ -338,3 +382,4 @@ class MnistTask(Task):
     gate = staticmethod(gate)
     input_example = staticmethod(input_example)
     serve = staticmethod(serve)
+    serve_params = SERVE_PARAMS
