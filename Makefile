@@ -11,9 +11,13 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 MODEL ?= stock-rnn
 PORT ?= 5001
+# make predict: the input file (or folder), or DECODE=latent.csv for an MNIST autoencoder; OUTPUT a folder
+INPUT ?=
+DECODE ?=
+OUTPUT ?=
 UI_PORT ?= 5000
 
-.PHONY: help env repro quality test mutate bench soak serve ui plots plots-template clean
+.PHONY: help env repro quality test mutate bench soak serve predict ui plots plots-template clean
 
 help:
 	@echo "make repro              build .venv if missing, then run the whole pipeline (dvc repro, stages side by side)"
@@ -22,6 +26,7 @@ help:
 	@echo "                        PYTEST_ARGS='--randomly-seed=N' repeats an order, '-p no:randomly' keeps the file order"
 	@echo "make mutate [GROUP=a,b]  mutation testing of the gates, parsers, guard, serving -> benchmarks/results/mutation.md"
 	@echo "make serve MODEL=name   serve a registered model on 127.0.0.1:\$$PORT ($(PORT))"
+	@echo "make predict MODEL=name INPUT=file [OUTPUT=dir]   the model's answers for a file -> predictions/<model>/"
 	@echo "make ui                 MLflow UI on 127.0.0.1:\$$UI_PORT ($(UI_PORT))"
 	@echo "make bench              speed/memory benchmarks -> benchmarks/results/"
 	@echo "make soak MODEL=name    10,000 valid+invalid requests to a served model -> benchmarks/results/"
@@ -73,6 +78,10 @@ soak: env
 
 serve: env
 	python -m pipeline.serve $(MODEL) --port $(PORT)
+
+# the registered model's answers for the inputs in a file (README.md, "Predict from files")
+predict: env
+	python -m pipeline.predict $(MODEL) $(if $(DECODE),--decode "$(DECODE)",$(if $(INPUT),"$(INPUT)")) $(if $(OUTPUT),-o "$(OUTPUT)")
 
 ui: env
 	mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port $(UI_PORT) --workers 1

@@ -120,7 +120,7 @@ GROUPS: dict[str, Group] = {
                          (LOTTO_RNN + "test_serve_answers_six_distinct_numbers",
                           LOTTO_RNN + "test_serve_rejects_malformed_requests",
                           LOTTO_RNN + "test_serve_rejects_ragged_rows")),
-    "mnist_serve": Group("mnist serving: request validation", _f("pipeline.tasks.mnist", "x__pixels", "x_serve"),
+    "mnist_serve": Group("mnist serving: request validation", _f("pipeline.tasks.mnist.serving", "x__pixels", "x_serve"),
                          (MNIST_AE + "test_serve_answers_in_pixels_in_the_layout_given",
                           MNIST_AE + "test_serve_takes_a_table_of_flat_rows",
                           MNIST_AE + "test_a_perfect_reconstruction_scores_zero_error",

@@ -11,6 +11,7 @@ COMMANDS = {
     "register": "stage register: log models to the MLflow registry behind the quality gate",
     "summary": "stage summary: one table of every model vs its baselines (reports/summary.md)",
     "serve": "serve a registered model with `mlflow models serve` on 127.0.0.1",
+    "predict": "a registered model's answers for a file (CSV, xlsx, npy, PNG, IDX) -> predictions/<model>/",
     "repro": "`make repro`: dvc repro with the model chains side by side (--jobs N)",
 }
 

@@ -41,6 +41,12 @@ def resolve_model_uri(model: str) -> tuple[str, str]:
     raise PipelineError(f"{name} has no registered version in {tracking.display_uri(tracking.tracking_uri())}; run `make repro` first")
 
 
+def candidate_warning(uri: str, doing: str) -> str:
+    """What `serve` and `predict` say when they fall back to the candidate (`doing`: "serving")."""
+    return (f"warning: no version of {uri.split('@')[0]} passed its quality gate; {doing} the candidate "
+            "(see the version's gate_reason tag in the MLflow UI)")
+
+
 def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:
     return ["mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
             "--host", host, "--port", str(port), "--workers", str(workers)]
@@ -115,8 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     uri, alias = resolve_model_uri(args.model)
     if alias != CHAMPION:
-        print(f"warning: no version of {uri.split('@')[0]} passed its quality gate; serving the candidate "
-              "(see the version's gate_reason tag in the MLflow UI)", file=sys.stderr)
+        print(candidate_warning(uri, "serving"), file=sys.stderr)
     command = serve_command(uri, args.host, args.port, args.workers)
     print(f"serving {uri} on http://{args.host}:{args.port}/invocations", file=sys.stderr)
     sys.stdout.flush()

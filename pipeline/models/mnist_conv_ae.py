@@ -1,10 +1,12 @@
 """mnist_conv_ae: MNIST convolutional autoencoder (Conv2D + max-pool, dense latent k, transposed conv)."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.mnist import SIDE, MnistTask
+from ..tasks.mnist import SIDE
+from ..tasks.mnist.task import MnistTask
 from .layers import EncoderDecoder, channels_last, conv_out, same_pad, transpose_pad
 
 
@@ -35,6 +37,9 @@ class ConvAE(EncoderDecoder):
     @classmethod
     def from_params(cls, block: dict, meta: dict) -> ConvAE:
         return cls(block["filters"], block["kernel"], block["latent"])
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
 
 
 SPEC = ModelSpec("mnist_conv_ae", "mnist-conv-ae", MnistTask, ConvAE, loss="mse",

@@ -4,7 +4,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.mnist import SIDE, MnistTask
+from ..tasks.mnist import SIDE
+from ..tasks.mnist.task import MnistTask
 from .layers import EncoderDecoder, channels_last, conv_out, same_pad, transpose_pad
 
 

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.mnist import SIDE, MnistTask
+from ..tasks.mnist import SIDE
+from ..tasks.mnist.task import MnistTask
 from .layers import EncoderDecoder, channels_last, conv_out, same_pad, transpose_pad
 
 
@@ -22,6 +23,7 @@ class DenoisingConvAE(EncoderDecoder):
         half = conv_out(SIDE, self.KERNEL, self.STRIDE, pad)
         quarter = conv_out(half, self.KERNEL, self.STRIDE, pad)
         self.latent_size = channels * quarter * quarter
+        self.code_shape = (channels, quarter, quarter)
         self.encoder = nn.Sequential(
             nn.Unflatten(1, (1, SIDE)),
             nn.Conv2d(1, channels, self.KERNEL, self.STRIDE, pad), nn.ReLU(),
@@ -42,6 +44,9 @@ class DenoisingConvAE(EncoderDecoder):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x).flatten(1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z.unflatten(1, self.code_shape))
 
 
 SPEC = ModelSpec("mnist_denoising_ae", "mnist-denoising-ae", MnistTask, DenoisingConvAE, loss="bce",

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.mnist import SIDE, MnistTask
+from ..tasks.mnist import SIDE
+from ..tasks.mnist.task import MnistTask
 from .layers import EncoderDecoder, channels_last, conv_out, same_pad, transpose_pad
 
 

@@ -1,10 +1,12 @@
 """mnist_dense_ae: MNIST dense autoencoder 784-256-k-256-784; reconstruction, latent code and anomaly score."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.mnist import PIXELS, SIDE, MnistTask
+from ..tasks.mnist import PIXELS, SIDE
+from ..tasks.mnist.task import MnistTask
 from .layers import EncoderDecoder
 
 
@@ -22,6 +24,9 @@ class DenseAE(EncoderDecoder):
     @classmethod
     def from_params(cls, block: dict, meta: dict) -> DenseAE:
         return cls(block["hidden"], block["latent"])
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
 
 
 SPEC = ModelSpec("mnist_dense_ae", "mnist-dense-ae", MnistTask, DenseAE, loss="mse",

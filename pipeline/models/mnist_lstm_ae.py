@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from ..tasks import ModelSpec
-from ..tasks.mnist import SIDE, MnistTask
+from ..tasks.mnist import SIDE
+from ..tasks.mnist.task import MnistTask
 
 
 class LSTMAE(nn.Module):
@@ -31,10 +32,12 @@ class LSTMAE(nn.Module):
         _, (last, _) = self.encoder(x)  # last: (directions, N, hidden)
         return self.to_latent(torch.cat(list(last), dim=1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        repeated = self.encode(x).unsqueeze(1).expand(-1, SIDE, -1)
-        steps, _ = self.decoder(repeated)
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        steps, _ = self.decoder(z.unsqueeze(1).expand(-1, SIDE, -1))  # the code repeated at every step
         return self.to_row(steps)  # Linear acts on the last dim: the same dense layer at every step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
 
 
 SPEC = ModelSpec("mnist_lstm_ae", "mnist-lstm-ae", MnistTask, LSTMAE, loss="mse",

@@ -10,6 +10,8 @@ from pipeline.registry import MODELS
 from pipeline.models.mnist_conv_ae import ConvAE
 from pipeline.models.mnist_lstm_ae import LSTMAE
 from pipeline.tasks import mnist
+from pipeline.tasks.mnist import serving
+from pipeline.tasks.mnist.task import MnistTask
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
 SPLIT = {"train": 0.6, "val": 0.3}
@@ -246,15 +248,15 @@ def test_evaluate_reports_model_and_baselines(data_dir, name):
 def test_serve_answers_in_pixels_in_the_layout_given():
     model = model_of("mnist_dense_ae")
     images = np.rint(blobs(3).numpy() * 255)
-    square = mnist.serve(model, META, images)
-    flat = mnist.serve(model, META, images.reshape(3, 784).astype(np.uint8))
+    square = serving.serve(model, META, images)
+    flat = serving.serve(model, META, images.reshape(3, 784).astype(np.uint8))
     assert square["reconstruction"].shape == (3, 28, 28) and flat["reconstruction"].shape == (3, 784)
     np.testing.assert_allclose(flat["reconstruction"], square["reconstruction"].reshape(3, 784), rtol=1e-6)
     assert 0 <= square["reconstruction"].min() and square["reconstruction"].max() <= 255
     assert square["latent"].shape == (3, 32)
     expected_error = np.mean((square["reconstruction"] / 255 - images / 255) ** 2, axis=(1, 2))
     np.testing.assert_allclose(square["reconstruction_error"], expected_error, rtol=1e-4)
-    as_list = mnist.serve(model, META, images.tolist())
+    as_list = serving.serve(model, META, images.tolist())
     np.testing.assert_allclose(as_list["latent"], square["latent"], rtol=1e-6)
 
 
@@ -264,9 +266,9 @@ def test_serve_takes_a_table_of_flat_rows():
 
     model = model_of("mnist_dense_ae")
     rows = np.rint(blobs(2).numpy() * 255).reshape(2, 784)
-    table = mnist.serve(model, META, pd.DataFrame(rows))
+    table = serving.serve(model, META, pd.DataFrame(rows))
     assert table["reconstruction"].shape == (2, 784)
-    np.testing.assert_allclose(table["latent"], mnist.serve(model, META, rows)["latent"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(table["latent"], serving.serve(model, META, rows)["latent"], rtol=1e-4, atol=1e-6)
 
 
 class Identity(torch.nn.Module):
@@ -286,7 +288,7 @@ def test_a_perfect_reconstruction_scores_zero_error():
     """The anomaly score compares the reconstruction with the images the model was given: an exact
     reproduction scores exactly 0, and comes back as the request's own pixels."""
     images = np.rint(blobs(3).numpy() * 255)
-    answer = mnist.serve(Identity(), META, images)
+    answer = serving.serve(Identity(), META, images)
     np.testing.assert_array_equal(answer["reconstruction_error"], np.zeros(3))
     np.testing.assert_allclose(answer["reconstruction"], images, rtol=1e-6)
 
@@ -295,9 +297,9 @@ def test_input_example_and_answer_make_an_mlflow_signature(data_dir):
     from mlflow.models import infer_signature
 
     prepared = mnist.prepare(data_dir, block_of("mnist_denoising_ae"), "k", seed=0)
-    example = mnist.input_example(prepared)
+    example = serving.input_example(prepared)
     assert example.shape == (3, 28, 28) and example.max() <= 255 and np.all(example == np.rint(example))
-    signature = infer_signature(example, mnist.serve(model_of("mnist_denoising_ae"), prepared.meta, example))
+    signature = infer_signature(example, serving.serve(model_of("mnist_denoising_ae"), prepared.meta, example))
     assert signature.inputs.inputs[0].shape == (-1, 28, 28)
     assert signature.outputs.input_names() == ["reconstruction", "latent", "reconstruction_error"]
 
@@ -327,5 +329,50 @@ def with_value(value):
 )
 def test_malformed_requests_are_payload_errors(request_, message):
     with pytest.raises(PayloadError) as info:
-        mnist.serve(model_of("mnist_dense_ae"), META, request_)
+        serving.serve(model_of("mnist_dense_ae"), META, request_)
     assert str(info.value) == message
+
+
+# --- decode requests: the decoder alone -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_decode_runs_the_decoder_alone(name):
+    model = model_of(name)
+    x = blobs(4)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.decode(model.encode(x)).numpy(), model(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_decode_request_turns_the_served_latents_back_into_the_served_reconstructions(name):
+    model = model_of(name)
+    images = np.rint(blobs(3).numpy() * 255)
+    served = serving.serve(model, META, images)
+    assert serving.serve(model, META, images, params={"decode": False}).keys() == served.keys()
+    decoded = serving.serve(model, META, served["latent"], params={"decode": True})
+    assert set(decoded) == {"decoded"} and decoded["decoded"].shape == (3, 28, 28)
+    np.testing.assert_allclose(decoded["decoded"], served["reconstruction"], rtol=1e-4, atol=1e-3)
+    assert MnistTask.serve_params == {"decode": ("boolean", False)}
+
+
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        (np.zeros((2, 31)), "expected N >= 1 latent vectors of 32 numbers (N, 32), got shape (2, 31)"),
+        (np.zeros(32), "expected N >= 1 latent vectors of 32 numbers (N, 32), got shape (32,)"),
+        (np.zeros((0, 32)), "expected N >= 1 latent vectors of 32 numbers (N, 32), got shape (0, 32)"),
+        (np.full((1, 32), "1"), "latent vectors must be rows of numbers of equal length"),
+        ([[0.0] * 32, [0.0] * 31], "latent vectors must be rows of numbers of equal length"),
+        (np.where(np.arange(32) == 5, np.inf, 0.0)[None], "latent vector 0, value 5: expected a finite number"),
+    ],
+)
+def test_malformed_decode_requests_are_payload_errors(request_, message):
+    with pytest.raises(PayloadError) as info:
+        serving.serve(model_of("mnist_dense_ae"), META, request_, params={"decode": True})
+    assert str(info.value) == message
+
+
+def test_a_network_without_a_decoder_refuses_a_decode_request():
+    with pytest.raises(PayloadError, match="this model has no decoder to run alone; send images, without params.decode"):
+        serving.serve(Identity(), META, np.zeros((1, 32)), params={"decode": True})

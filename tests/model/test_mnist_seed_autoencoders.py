@@ -16,6 +16,7 @@ from pipeline.models.layers import conv_out, conv_transpose_out
 from pipeline.models.mnist_lstm_ae_seed import KerasLSTM
 from pipeline.registry import MODELS
 from pipeline.tasks import mnist
+from pipeline.tasks.mnist import serving
 from pipeline.training import LOSSES, TrainConfig, count_parameters, fit, on_targets, single_phase
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,8 +184,8 @@ def test_prepare_standardises_inputs_and_targets_and_keeps_pixels_for_evaluation
         np.testing.assert_array_equal(x.numpy(), standard)
         np.testing.assert_array_equal(prepared.raw["scales"][part], scale)
     assert unit.raw["scales"] == {}
-    example = mnist.input_example(prepared)
-    np.testing.assert_array_equal(example, mnist.input_example(unit))  # pixels, not standardised units
+    example = serving.input_example(prepared)
+    np.testing.assert_array_equal(example, serving.input_example(unit))  # pixels, not standardised units
     assert example.shape == (3, 28, 28) and example.max() <= 255 and np.all(example == np.rint(example))
 
 
@@ -264,8 +265,8 @@ def test_served_standardised_models_answer_the_requests_own_pixels():
     images = np.rint(blobs(3).numpy() * np.array([255, 100, 30])[:, None, None])
     images[2] = 0  # blank
     meta = {"inputs": "standardised"}
-    square = mnist.serve(Fixed(), meta, images)
-    flat = mnist.serve(Fixed(), meta, images.reshape(3, 784).astype(np.uint8))
+    square = serving.serve(Fixed(), meta, images)
+    flat = serving.serve(Fixed(), meta, images.reshape(3, 784).astype(np.uint8))
     assert square["reconstruction"].shape == (3, 28, 28) and flat["reconstruction"].shape == (3, 784)
     np.testing.assert_array_equal(np.rint(square["reconstruction"]), images)
     np.testing.assert_allclose(square["reconstruction"], images, rtol=0, atol=1e-3)
@@ -273,10 +274,10 @@ def test_served_standardised_models_answer_the_requests_own_pixels():
     np.testing.assert_allclose(square["reconstruction_error"], 0, atol=1e-12)
     codes = square["latent"].reshape(3, 28, 28)
     np.testing.assert_allclose(codes[:2].reshape(2, -1).std(axis=1), 1, rtol=1e-4)  # the model saw standardised images
-    means = mnist.serve(Fixed(0.0), meta, images)["reconstruction"]  # 0 = each image's own mean
+    means = serving.serve(Fixed(0.0), meta, images)["reconstruction"]  # 0 = each image's own mean
     np.testing.assert_allclose(means, np.broadcast_to(images.mean(axis=(1, 2))[:, None, None], images.shape),
                                rtol=1e-5)
-    high = mnist.serve(Fixed(50.0), meta, images)["reconstruction"]  # far above: clipped to 255
+    high = serving.serve(Fixed(50.0), meta, images)["reconstruction"]  # far above: clipped to 255
     assert high[:2].max() == 255 and high[:2].min() == 255
 
 
@@ -286,8 +287,8 @@ def test_serve_answers_pixels_in_the_requests_layout(name):
     images = np.rint(blobs(3).numpy() * 255)
     meta = {"denoising": name == "mnist_denoising_ae_seed", **({"inputs": "standardised"}
                                                                  if CASES[name][0]["inputs"] == "standardised" else {})}
-    square = mnist.serve(model, meta, images)
-    flat = mnist.serve(model, meta, images.reshape(3, 784))
+    square = serving.serve(model, meta, images)
+    flat = serving.serve(model, meta, images.reshape(3, 784))
     assert square["reconstruction"].shape == (3, 28, 28) and flat["reconstruction"].shape == (3, 784)
     assert 0 <= square["reconstruction"].min() and square["reconstruction"].max() <= 255
     np.testing.assert_allclose(flat["reconstruction"], square["reconstruction"].reshape(3, 784), rtol=1e-5, atol=1e-4)

@@ -2,10 +2,12 @@
 "seed" variants) against classical baselines.
 
 Every model maps images (N, 28, 28) in model units to reconstructions of the same shape and has
-`encode(x) -> (N, latent_size)`. Model units are pixels / 255 by default (`inputs: unit`); with
-`inputs: standardised` (the seed variants), each image standardised on its own, zero mean and unit
-variance over its 784 pixels, and each output taken back with that image's own mean and std.
-Evaluation and serving compare in pixels [0, 1] either way (outputs clipped to [0, 1]). Reconstructing
+`encode(x) -> (N, latent_size)`; the improved ones also `decode(z)`, their decoder alone
+(forward(x) = decode(encode(x))), which a served model runs on a decode request. Model units are
+pixels / 255 by default (`inputs: unit`); with `inputs: standardised` (the seed variants), each image
+standardised on its own, zero mean and unit variance over its 784 pixels, and each output taken back
+with that image's own mean and std. Evaluation and serving compare in pixels [0, 1] either way
+(outputs clipped to [0, 1]). Reconstructing
 models are compared with PCA of the same latent size (the best rank-k linear reconstruction
 in MSE); the denoiser with the Gaussian blur and the median filter, each tuned on the
 validation images.
@@ -21,14 +23,13 @@ from pathlib import Path
 from typing import Callable, TypedDict
 
 import numpy as np
-import pandas as pd
 import torch
 from scipy import ndimage
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ...errors import ParamsError, PayloadError
-from .. import Evaluation, Prepared, Task, Verdict, headline_table
+from ...errors import ParamsError
+from .. import Evaluation, Prepared, Verdict, headline_table
 
 IMAGES_FILE = "mnist.npz"
 SIDE = 28  # images are SIDE x SIDE pixels
@@ -327,68 +328,3 @@ def gate(metrics: dict) -> Verdict:
         reason = (f"test MSE {model:.5f} {'beats' if passed else 'loses to'} PCA with the same latent size "
                   f"{metrics['latent_size']:.0f} ({baseline:.5f}; {model / baseline:.2f}x)")
     return Verdict(passed=passed, score=model, score_name="test_mse", reason=reason)
-
-
-# --- serving --------------------------------------------------------------------------
-
-
-def input_example(prepared: Prepared[MnistRaw]) -> np.ndarray:
-    """Three test images (the denoiser's: noisy ones) as (3, 28, 28) pixels 0..255."""
-    images = prepared.raw["clean"]["test"] if prepared.raw["scales"] else prepared.test.tensors[0].numpy()
-    return np.rint(images[:3] * MAX_PIXEL).astype(np.float64)
-
-
-def _pixels(request) -> tuple[np.ndarray, bool]:
-    """A request as (N, 28, 28) floats in 0..255, and whether it came as flat (N, 784) rows."""
-    if isinstance(request, pd.DataFrame):
-        request = request.to_numpy()
-    try:
-        array = np.asarray(request)
-    except ValueError:
-        raise PayloadError("images must all have the same shape") from None
-    numbers = array.dtype.kind in "iuf" or (
-        array.dtype.kind == "O" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in array.flat)
-    )
-    if not numbers:
-        raise PayloadError("pixels must be numbers 0..255")
-    flat = array.ndim == 2 and array.shape[1] == PIXELS
-    if not (flat or array.shape[1:] == (SIDE, SIDE)) or len(array) == 0:
-        raise PayloadError(f"expected N >= 1 images as (N, {PIXELS}) or (N, {SIDE}, {SIDE}) pixels, "
-                           f"got shape {array.shape}")
-    array = array.astype(np.float64).reshape(-1, SIDE, SIDE)
-    bad = ~np.isfinite(array) | (array < 0) | (array > MAX_PIXEL)
-    if bad.any():
-        image, row, col = np.argwhere(bad)[0]
-        value = array[image, row, col]
-        raise PayloadError(f"image {image}, pixel ({row}, {col}): expected a number 0..255, got {value}")
-    return array, flat
-
-
-def serve(model: nn.Module, meta: dict, request) -> dict[str, np.ndarray]:
-    """Images as pixels 0..255, (N, 784) or (N, 28, 28) -> reconstruction in the same layout
-    and units, the latent code (N, latent_size), and the reconstruction error (N,): the MSE
-    between request and reconstruction in [0, 1] pixel units (an anomaly score). A model of
-    standardised inputs gets each image standardised on its own, and its answer unstandardised."""
-    pixels, flat = _pixels(request)
-    images = (pixels / MAX_PIXEL).astype(np.float32)
-    if meta.get("inputs") == "standardised":
-        output, codes = run_model(model, *standardise(images))
-    else:
-        output, codes = run_model(model, images)
-    reconstruction = output * np.float32(MAX_PIXEL)
-    return {
-        "reconstruction": reconstruction.reshape(len(images), PIXELS) if flat else reconstruction,
-        "latent": codes,
-        "reconstruction_error": image_mse(output, images),
-    }
-
-
-class MnistTask(Task):
-    """The mnist task's contract: its functions above (every MNIST autoencoder shares it)."""
-
-    dataset = "mnist"
-    prepare = staticmethod(prepare)
-    evaluate = staticmethod(evaluate)
-    gate = staticmethod(gate)
-    input_example = staticmethod(input_example)
-    serve = staticmethod(serve)
