@@ -66,6 +66,7 @@ BAD_INPUT = ("tests/data/test_bad_input_cli.py::test_bad_file_gives_its_exact_er
              "tests/data/test_bad_input_cli.py::test_bad_params_stop_the_stage_with_the_key_named")
 LOTTO_RNN = "tests/model/test_lotto_rnn.py::"
 MNIST_AE = "tests/model/test_mnist_autoencoders.py::"
+MNIST_SEED = "tests/model/test_mnist_seed_autoencoders.py::"
 SIGNAL_DN = "tests/model/signals/test_signal_denoisers.py::"
 GUARD = "tests/unit/signals/test_denoiser_guard.py::"
 
@@ -120,11 +121,19 @@ GROUPS: dict[str, Group] = {
                          (LOTTO_RNN + "test_serve_answers_six_distinct_numbers",
                           LOTTO_RNN + "test_serve_rejects_malformed_requests",
                           LOTTO_RNN + "test_serve_rejects_ragged_rows")),
-    "mnist_serve": Group("mnist serving: request validation", _f("pipeline.tasks.mnist.serving", "x__pixels", "x_serve"),
+    "mnist_serve": Group("mnist serving: request validation, standardised models, the decode param",
+                         _f("pipeline.tasks.mnist.serving", "x__pixels", "x_serve", "x__codes", "x_decode_codes"),
                          (MNIST_AE + "test_serve_answers_in_pixels_in_the_layout_given",
                           MNIST_AE + "test_serve_takes_a_table_of_flat_rows",
                           MNIST_AE + "test_a_perfect_reconstruction_scores_zero_error",
-                          MNIST_AE + "test_malformed_requests_are_payload_errors")),
+                          MNIST_AE + "test_malformed_requests_are_payload_errors",
+                          MNIST_AE + "test_decode_runs_the_decoder_alone",
+                          MNIST_AE + "test_a_decode_request_turns_the_served_latents_back_into_the_served_reconstructions",
+                          MNIST_AE + "test_malformed_decode_requests_are_payload_errors",
+                          MNIST_AE + "test_a_network_without_a_decoder_refuses_a_decode_request",
+                          MNIST_SEED + "test_served_standardised_models_answer_the_requests_own_pixels",
+                          MNIST_SEED + "test_serve_answers_pixels_in_the_requests_layout",
+                          MNIST_SEED + "test_a_standardised_model_refuses_a_decode_request")),
     "signal_serve": Group("signal serving: request validation and the noise_sigma param",
                           _f("pipeline.tasks.signals.scoring", "x_serve", "x__given_noise_sigma")
                           + _f("pipeline.tasks.signals", "x_serve"),

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from pipeline.errors import ParamsError
+from pipeline.errors import ParamsError, PayloadError
 from pipeline.models.layers import conv_out, conv_transpose_out
 from pipeline.models.mnist_lstm_ae_seed import KerasLSTM
 from pipeline.registry import MODELS
@@ -343,3 +343,11 @@ def test_the_same_seed_builds_and_trains_the_same_weights(name, one_thread):
     torch.manual_seed(1)
     other = MODELS[name].build(OVERFIT[name][0], {})
     assert any(not torch.equal(a, b) for a, b in zip(other.state_dict().values(), first.state_dict().values()))
+
+
+def test_a_standardised_model_refuses_a_decode_request():
+    """A latent vector alone carries no image's mean and std, so it has no pixel scale to decode to."""
+    with pytest.raises(PayloadError) as info:
+        serving.serve(Fixed(), {"inputs": "standardised"}, np.zeros((1, 784)), params={"decode": True})
+    assert str(info.value) == ("this model's images are standardised each on its own: a latent vector alone has no "
+                               "pixel scale to decode to; send images, without params.decode")
