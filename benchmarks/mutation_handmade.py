@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("pipeline", "tests", "pyproject.toml", "params.yaml")  # what the tests below read
+COPIED = ("pipeline", "tests", "benchmarks", "pyproject.toml", "params.yaml")  # what the tests below read
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _copy(to: Path) -> None:
     for name in COPIED:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, to / name, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
+            shutil.copytree(src, to / name, ignore=shutil.ignore_patterns("__pycache__", ".hypothesis", "results"))
         else:
             shutil.copy2(src, to / name)
 
