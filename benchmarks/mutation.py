@@ -131,6 +131,8 @@ GROUPS: dict[str, Group] = {
                           MNIST_AE + "test_a_decode_request_turns_the_served_latents_back_into_the_served_reconstructions",
                           MNIST_AE + "test_malformed_decode_requests_are_payload_errors",
                           MNIST_AE + "test_a_network_without_a_decoder_refuses_a_decode_request",
+                          MNIST_AE + "test_a_decode_request_takes_latents_as_a_table_or_as_json_numbers",
+                          MNIST_AE + "test_a_latent_that_is_not_a_number_is_refused_even_among_numbers",
                           MNIST_SEED + "test_served_standardised_models_answer_the_requests_own_pixels",
                           MNIST_SEED + "test_serve_answers_pixels_in_the_requests_layout",
                           MNIST_SEED + "test_a_standardised_model_refuses_a_decode_request")),

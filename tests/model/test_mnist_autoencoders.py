@@ -1,6 +1,7 @@
 """MNIST autoencoders: shapes, parameter counts, overfitting, baselines with known answers,
 prepare/evaluate on a tiny synthetic dataset, and the serving contract."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch.utils.data import TensorDataset
@@ -354,6 +355,28 @@ def test_a_decode_request_turns_the_served_latents_back_into_the_served_reconstr
     assert set(decoded) == {"decoded"} and decoded["decoded"].shape == (3, 28, 28)
     np.testing.assert_allclose(decoded["decoded"], served["reconstruction"], rtol=1e-4, atol=1e-3)
     assert MnistTask.serve_params == {"decode": ("boolean", False)}
+
+
+def test_a_decode_request_takes_latents_as_a_table_or_as_json_numbers():
+    """MLflow hands a request over as a DataFrame or as an array; JSON numbers may come as Python ints
+    and floats in an object array. Each decodes as the same float array does."""
+    model = model_of("mnist_dense_ae")
+    codes = np.linspace(-1, 1, 64).reshape(2, 32)
+    codes[0, :4] = [0, 1, -2, 3]
+    expected = serving.serve(model, META, codes, params={"decode": True})["decoded"]
+    as_objects = np.array([[int(v) if float(v).is_integer() else float(v) for v in row] for row in codes], dtype=object)
+    for request in (pd.DataFrame(codes), as_objects, pd.DataFrame(as_objects)):
+        np.testing.assert_allclose(serving.serve(model, META, request, params={"decode": True})["decoded"], expected,
+                                   rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("odd", [True, "1.5", None])
+def test_a_latent_that_is_not_a_number_is_refused_even_among_numbers(odd):
+    request = np.zeros((1, 32), dtype=object)
+    request[0, 7] = odd
+    with pytest.raises(PayloadError) as info:
+        serving.serve(model_of("mnist_dense_ae"), META, request, params={"decode": True})
+    assert str(info.value) == "latent vectors must be rows of numbers of equal length"
 
 
 @pytest.mark.parametrize(
