@@ -3,7 +3,9 @@
 Writes reports/summary.json and reports/summary.md: per model, the gate's verdict (the model's figure
 next to its baseline's, in words), its headline table (plots/<model>/headline.csv: each headline
 figure, the model's value beside its baselines') and the tables its task names in `summary_tables`
-(the denoisers' gains per noise level), read as data from plots/<model>/.
+(the denoisers' gains per noise level), read as data from plots/<model>/; and, for every model that
+has a notebook-faithful variant (`<model>_seed`), the two side by side: their first headline figure,
+parameters and training seconds (metrics/train/<model>.json).
 """
 from __future__ import annotations
 
@@ -35,6 +37,25 @@ def summarize(params: dict) -> dict:
     return summary
 
 
+def seed_pairs(summary: dict) -> list[dict]:
+    """Each improved model beside its notebook-faithful variant (`<name>_seed`): the first headline
+    figure of each, their parameter counts and training seconds."""
+    rows = []
+    for name in summary:
+        seed = f"{name}_seed"
+        if seed not in summary:
+            continue
+        figure = next(iter(summary[name]["figures"]))
+        row = {"model": name, "figure": figure}
+        for side, model in (("improved", name), ("notebook", seed)):
+            trained = json.loads(paths.train_metrics(model).read_text())
+            row[side] = summary[model]["figures"].get(figure, {}).get("model", "")
+            row[f"{side}_parameters"] = trained["n_parameters"]
+            row[f"{side}_train_seconds"] = trained["train_seconds"]
+        rows.append(row)
+    return rows
+
+
 def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -44,10 +65,14 @@ def _table(columns: list[str], rows: list[list]) -> list[str]:
             *("| " + " | ".join(map(_cell, row)) + " |" for row in rows)]
 
 
-def markdown(summary: dict) -> str:
+def markdown(summary: dict, pairs: list[dict] = ()) -> str:
     lines = ["| model | gate | verdict |", "| --- | --- | --- |"]
     lines += [f"| {name} | {'pass' if entry['passes_gate'] else 'fail'} | {entry['verdict']} |"
               for name, entry in summary.items()]
+    if pairs:
+        columns = list(pairs[0])
+        lines += ["", "### The improved models beside the notebook's (`<model>_seed`)", "",
+                  *_table(columns, [[row[c] for c in columns] for row in pairs])]
     for name, entry in summary.items():
         lines += ["", f"### {name}", ""]
         columns = list(dict.fromkeys(c for figures in entry["figures"].values() for c in figures))
@@ -67,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarize(load_params(args.params))
     write_json(paths.REPORTS / "summary.json", summary)
     with atomic_path(paths.REPORTS / "summary.md") as tmp:
-        tmp.write_text(markdown(summary))
+        tmp.write_text(markdown(summary, seed_pairs(summary)))
     for name, entry in summary.items():
         print(f"{name}: {entry['verdict']}")
 

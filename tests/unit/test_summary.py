@@ -4,7 +4,7 @@ import json
 from pipeline import paths
 from pipeline.io import write_json
 from pipeline.plots import read_table, write_table
-from pipeline.summary import markdown, summarize
+from pipeline.summary import markdown, seed_pairs, summarize
 from pipeline.tasks import headline_table
 from pipeline.tasks import stock
 from pipeline.tasks.signals.scoring import HEADLINE as SIGNAL_HEADLINE
@@ -65,3 +65,19 @@ def test_markdown_has_a_headline_table_per_model_and_the_named_tables(tmp_path, 
     assert lines[at + 5] == "| test_worse_than_input_share | 0.01 |  | 0.02 |  |"
     at = lines.index("noise_levels (plots/signal_denoiser/noise_levels.csv):")
     assert lines[at + 4] == "| gaussian_sigma0.05 | trained | 9.184 | 7.305 | 2 | 2 |"
+
+
+def test_an_improved_model_is_shown_beside_its_notebook_variant(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    figure = {"figure_a": {"model": 0.25, "baseline": 0.5}, "figure_b": {"model": 1.0}}
+    summary = {"ae": {"figures": figure}, "ae_seed": {"figures": {"figure_a": {"model": 0.75}}},
+               "other": {"figures": figure}}
+    for name, parameters, seconds in (("ae", 100, 2.5), ("ae_seed", 400, 9.0)):
+        write_json(paths.train_metrics(name), {"n_parameters": parameters, "train_seconds": seconds})
+    rows = seed_pairs(summary)
+    assert rows == [{"model": "ae", "figure": "figure_a", "improved": 0.25, "improved_parameters": 100,
+                     "improved_train_seconds": 2.5, "notebook": 0.75, "notebook_parameters": 400,
+                     "notebook_train_seconds": 9.0}]
+    lines = markdown({}, rows).splitlines()
+    assert lines[lines.index("### The improved models beside the notebook's (`<model>_seed`)") + 4] == \
+        "| ae | figure_a | 0.25 | 100 | 2.5 | 0.75 | 400 | 9 |"
