@@ -1,9 +1,10 @@
 """The task contract (`Task`, `Network`), what it passes around, and the checkpoint format.
 
 A task package, `pipeline/tasks/<dataset>/`, holds its dataset's code as module-level functions and
-one `Task` subclass that names them (``prepare = staticmethod(prepare)``). A model module,
-`pipeline/models/<model>.py`, holds its network class and its `ModelSpec` (below), which holds the
-task class and the network class themselves (`pipeline.registry` pairs it with its params class).
+one `Task` subclass that names them, made by ``task_class(name, dataset, __name__, prepare=prepare,
+...)``. A model module, `pipeline/models/<model>.py`, holds its network class and its `ModelSpec`
+(below), which holds the task class and the network class themselves (`pipeline.registry` pairs it
+with its params class).
 Every task provides:
 
 - ``prepare(data_dir, block, key, seed) -> Prepared[Raw]``: datasets in model units + JSON-able meta
@@ -162,6 +163,24 @@ class Task(ABC):
         """The phases the model trains in and the task's callbacks: one phase on its loss unless a task
         needs more."""
         return single_phase(loss, config)
+
+
+# what a task may name: its contract's functions and declared values
+TASK_PARTS = ("prepare", "evaluate", "gate", "input_example", "serve", "epoch_metrics", "training_plan",
+              "serve_params", "summary_tables")
+
+
+def task_class(name: str, dataset: str, module: str, **parts: Any) -> type[Task]:
+    """A `Task` subclass named `name` for `dataset`, defined in `module`: each function in `parts`
+    becomes its static method, each other value (serve_params, summary_tables) its class attribute.
+    A part the contract does not declare is refused; one it requires and `parts` lacks leaves the
+    class abstract, which ModelSpec refuses."""
+    unknown = sorted(set(parts) - set(TASK_PARTS))
+    if unknown:
+        raise TypeError(f"{name}: {', '.join(unknown)} not in the task contract ({', '.join(TASK_PARTS)})")
+    body = {key: staticmethod(value) if callable(value) else value for key, value in parts.items()}
+    return type(name, (Task,), {"__module__": module, "__doc__": f"The {dataset} task's contract.",
+                                "dataset": dataset, **body})
 
 
 @dataclass(frozen=True)

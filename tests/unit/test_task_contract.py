@@ -12,7 +12,7 @@ import torch
 from pipeline.config import load_params
 from pipeline.model_params import MODEL_PARAMS
 from pipeline.registry import MODELS, check_model
-from pipeline.tasks import Task, stock
+from pipeline.tasks import Task, stock, task_class
 from pipeline.tasks.signals.task import SignalsTask
 from pipeline.tasks.stock import StockTask
 from pipeline.training import TrainConfig, on_targets
@@ -87,3 +87,14 @@ def test_validating_params_loads_no_torch():
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["[]"]
+
+
+def test_a_task_class_takes_only_the_contracts_parts():
+    made = task_class("HalfStock", "stock", __name__, prepare=stock.prepare, gate=stock.gate, serve_params={"x": 1})
+    assert issubclass(made, Task) and made.dataset == "stock" and made.serve_params == {"x": 1}
+    assert made.prepare is stock.prepare and made.__module__ == __name__
+    with pytest.raises(TypeError) as info:
+        replace(MODELS["stock_rnn"], task=made)
+    assert str(info.value) == "stock_rnn: HalfStock lacks evaluate, input_example, serve"
+    with pytest.raises(TypeError, match="HalfStock: prepaer not in the task contract"):
+        task_class("HalfStock", "stock", __name__, prepaer=stock.prepare)

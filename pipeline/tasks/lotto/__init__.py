@@ -17,7 +17,7 @@ from torch.utils.data import TensorDataset
 
 from ...data.lotto import LottoDraws
 from ...errors import ParamsError, PayloadError
-from .. import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
+from .. import Evaluation, Prepared, Verdict, chronological_split, headline_table, task_class
 
 DRAWS_FILE = "draws.npz"
 POOL, PICK = 45, 6  # numbers 1..45, six drawn
@@ -336,12 +336,5 @@ def serve(model: nn.Module, meta: dict, request) -> np.ndarray:
     return predict_tickets(model, draws[None])
 
 
-class LottoTask(Task):
-    """The lotto task's contract: its functions above."""
-
-    dataset = "lotto"
-    prepare = staticmethod(prepare)
-    evaluate = staticmethod(evaluate)
-    gate = staticmethod(gate)
-    input_example = staticmethod(input_example)
-    serve = staticmethod(serve)
+LottoTask = task_class("LottoTask", "lotto", __name__, prepare=prepare, evaluate=evaluate, gate=gate,
+                       input_example=input_example, serve=serve)

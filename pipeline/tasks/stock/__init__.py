@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from ...data.stock import Scaler, StockPrices, Windows, make_windows
 from ...errors import PayloadError
-from .. import Evaluation, Prepared, Task, Verdict, chronological_split, headline_table
+from .. import Evaluation, Prepared, Verdict, chronological_split, headline_table, task_class
 
 PRICES_FILE = "prices.npz"
 
@@ -167,12 +167,5 @@ def serve(model: nn.Module, meta: dict, request) -> pd.DataFrame:
     return pd.DataFrame({"next_close": predicted})
 
 
-class StockTask(Task):
-    """The stock task's contract: its functions above."""
-
-    dataset = "stock"
-    prepare = staticmethod(prepare)
-    evaluate = staticmethod(evaluate)
-    gate = staticmethod(gate)
-    input_example = staticmethod(input_example)
-    serve = staticmethod(serve)
+StockTask = task_class("StockTask", "stock", __name__, prepare=prepare, evaluate=evaluate, gate=gate,
+                       input_example=input_example, serve=serve)
