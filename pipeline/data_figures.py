@@ -15,25 +15,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .plots import pyplot
+
 if TYPE_CHECKING:
     from .data.signals import SignalSet
     from .data.stock import StockPrices
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def ohlc_histograms(prices: StockPrices, bins: int = 50):
     """A 2 x 2 figure: the distribution of each daily price column over the whole file."""
     from .data.stock import PRICE_COLUMNS
 
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(2, 2, figsize=(9, 6.5), constrained_layout=True)
     for ax, name in zip(axes.flat, PRICE_COLUMNS):
         ax.hist(prices.column(name), bins=bins, color="tab:blue", edgecolor="white", linewidth=0.3)
@@ -49,7 +42,7 @@ def signal_samples(signal_set: SignalSet):
     signal with that noise, pure over noisy, on the shared grid. Panels without ticks (each has its own
     scale): a grid of a hundred panels with tick labels took seconds to lay out."""
     s = signal_set
-    plt = _pyplot()
+    plt = pyplot()
     kinds, noises = len(s.family_names), len(s.noise_names)
     width, height = 1.6 * noises + 0.9, 1.0 * kinds + 0.9  # inches: the panels, and room for the labels
     figure, axes = plt.subplots(kinds, noises, figsize=(width, height), sharex=True, squeeze=False)

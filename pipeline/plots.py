@@ -28,6 +28,17 @@ def read_table(path: str | Path) -> list[dict]:
         return [{key: cell(value) for key, value in row.items() if value != ""} for row in csv.DictReader(fh)]
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (figures to files, no display needed); imported when a
+    figure is drawn, so that stages which draw none never load matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def write_figure(path: str | Path, figure) -> None:
     import matplotlib.pyplot as plt
 

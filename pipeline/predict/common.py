@@ -41,16 +41,6 @@ class Outputs:
         self.files[name] = buffer.getvalue()
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def cell(value) -> str:
     """A number for a CSV cell, as precise as its type: 9 significant digits for a float32 (all it
     holds), the shortest exact form for a float64."""

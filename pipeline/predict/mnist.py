@@ -9,8 +9,9 @@ import numpy as np
 
 from ..data.mnist import IMAGES_MAGIC, read_idx
 from ..errors import DataError, PipelineError
+from ..plots import pyplot
 from ..tasks.mnist import MAX_PIXEL, PIXELS, SIDE
-from .common import Outputs, cell, npy_bytes, pyplot, read_npy, read_number_rows
+from .common import Outputs, cell, npy_bytes, read_npy, read_number_rows
 from .images import read_png
 
 SHOWN, PER_ROW = 32, 16  # images in a grid, and per row

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .common import Outputs, cell, pyplot, read_npy, read_number_rows
+from ..plots import pyplot
+from .common import Outputs, cell, read_npy, read_number_rows
 
 SHOWN = 4  # signals in the chart
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..data.stock import StockPrices, read_stock_csv
 from ..errors import DataError
-from .common import Outputs, pyplot
+from ..plots import pyplot
+from .common import Outputs
 
 SHOWN_DAYS = 90  # the chart's history
 

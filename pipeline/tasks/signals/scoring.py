@@ -40,6 +40,7 @@ import pandas as pd
 
 from ...data.signals import SignalSet
 from ...errors import PayloadError
+from ...plots import pyplot
 from .. import Evaluation, Prepared, Verdict, headline_table
 from . import MIN_LENGTH, MinMaxDenoiser, SignalsRaw
 from .filters import CLASSICAL, PARAM_NAMES, ls_projection, savitzky_golay, windows
@@ -245,17 +246,8 @@ def gate(metrics: dict) -> Verdict:
 # --- figures --------------------------------------------------------------------------
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _gains_figure(rows: list[dict]):
-    plt = _pyplot()
+    plt = pyplot()
     frame = pd.DataFrame(rows)
     families = list(dict.fromkeys(frame["family"]))
     methods = ["model", "net", *CLASSICAL, "fallback_filter", "ls_bound"]
@@ -282,7 +274,7 @@ def _gains_figure(rows: list[dict]):
 
 def _examples_figure(test: SignalSet, denoised: np.ndarray, rows: list[dict]):
     """The first test signal of every family x noise: noisy, pure, model, and the tuned Savitzky-Golay."""
-    plt = _pyplot()
+    plt = pyplot()
     n_f, n_n = len(test.family_names), len(test.noise_names)
     fig, axes = plt.subplots(n_f, n_n, figsize=(3.2 * n_n, 2.2 * n_f), squeeze=False, sharex=True)
     for g, (family, noise) in enumerate(test.group_names()):
