@@ -55,5 +55,11 @@ def stage_figures_dir(stage: str) -> Path:
     return PLOTS / "figures" / stage
 
 
+def headline_metrics() -> Path:
+    """Every model's first headline figure and gate verdict in one small file: the metrics
+    `dvc exp show` and `dvc metrics show` open on."""
+    return METRICS / "headline.json"
+
+
 def registry_report() -> Path:
     return REPORTS / "registry.json"

@@ -5,7 +5,9 @@ next to its baseline's, in words), its headline table (plots/<model>/headline.cs
 figure, the model's value beside its baselines') and the tables its task names in `summary_tables`
 (the denoisers' gains per noise level), read as data from plots/<model>/; and, for every model that
 has a notebook-faithful variant (`<model>_seed`), the two side by side: their first headline figure,
-parameters and training seconds (metrics/train/<model>.json).
+parameters and training seconds (metrics/train/<model>.json). And metrics/headline.json: each model's
+first headline figure and whether it passes its gate, two values a model, the DVC metrics file listed
+first so that `dvc exp show` opens on them.
 """
 from __future__ import annotations
 
@@ -56,6 +58,16 @@ def seed_pairs(summary: dict) -> list[dict]:
     return rows
 
 
+def headline_metrics(summary: dict) -> dict:
+    """Per model, its first headline figure (the model's value) and `passes` (its gate); headers in
+    `dvc exp show` read `<model>.<figure>` and `<model>.passes`."""
+    headline = {}
+    for name, entry in summary.items():
+        figure, values = next(iter(entry["figures"].items()))
+        headline[name] = {figure: values["model"], "passes": entry["passes_gate"]}
+    return headline
+
+
 def _cell(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -91,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     summary = summarize(load_params(args.params))
     write_json(paths.REPORTS / "summary.json", summary)
+    write_json(paths.headline_metrics(), headline_metrics(summary))
     with atomic_path(paths.REPORTS / "summary.md") as tmp:
         tmp.write_text(markdown(summary, seed_pairs(summary)))
     for name, entry in summary.items():

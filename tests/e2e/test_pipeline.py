@@ -89,8 +89,18 @@ print(json.dumps({"params": run.data.params, "metrics": run.data.metrics, "tags"
 def test_every_metrics_file_holds_at_most_40_values(project):
     files = sorted(project.glob("metrics/*/*.json"))
     assert len(files) == 2 * len(MODELS)  # train and eval, per model
+    files.append(project / "metrics/headline.json")
     for path in files:
         assert metrics_file_values(json.loads(path.read_text())) <= MAX_METRICS, path.relative_to(project)
+
+
+def test_dvc_exp_show_opens_on_every_models_headline_figure_and_gate(project, env):
+    header = run(["dvc", "exp", "show", "--csv"], project, env).stdout.splitlines()[0].split(",")
+    metrics = header[header.index("parent") + 1:]
+    headline = json.loads((project / "metrics/headline.json").read_text())
+    assert sorted(headline) == sorted(MODELS)
+    # short headers (no file prefix: the names are unique), before every other metric
+    assert metrics[:2 * len(MODELS)] == [f"{model}.{key}" for model, values in headline.items() for key in values]
 
 
 def test_every_mlflow_run_has_at_most_60_metrics_and_its_dvc_dataset(project, env):

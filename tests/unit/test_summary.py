@@ -4,7 +4,7 @@ import json
 from pipeline import paths
 from pipeline.io import write_json
 from pipeline.plots import read_table, write_table
-from pipeline.summary import markdown, seed_pairs, summarize
+from pipeline.summary import headline_metrics, markdown, seed_pairs, summarize
 from pipeline.tasks import headline_table
 from pipeline.tasks import stock
 from pipeline.tasks.signals.scoring import HEADLINE as SIGNAL_HEADLINE
@@ -81,3 +81,9 @@ def test_an_improved_model_is_shown_beside_its_notebook_variant(tmp_path, monkey
     lines = markdown({}, rows).splitlines()
     assert lines[lines.index("### The improved models beside the notebook's (`<model>_seed`)") + 4] == \
         "| ae | figure_a | 0.25 | 100 | 2.5 | 0.75 | 400 | 9 |"
+
+
+def test_the_headline_metrics_hold_each_models_first_figure_and_its_gate(tmp_path, monkeypatch):
+    summary = summarize(workspace(tmp_path, monkeypatch))
+    assert headline_metrics(summary) == {"stock_rnn": {"test_rmse": STOCK["test_rmse"], "passes": False},
+                                         "signal_denoiser": {"test_snr_gain_db": 12.5, "passes": True}}
