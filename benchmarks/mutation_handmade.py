@@ -45,8 +45,8 @@ HANDMADE = (
              "np.where(acceptable(noisy, answer, noise), share, 1.0)",
              "tests/unit/signals/test_guard_checks.py::test_a_blend_whose_residual_is_structure_is_refused_for_the_fallback"),
     HandMade("fallback_takes_refused", "fallback_filter takes the lowest-SURE candidate even when it fails the check",
-             "pipeline/tasks/signals/guard.py", "better = (risk < best_risk) & acceptable(noisy, out, noise)",
-             "better = risk < best_risk",
+             "pipeline/tasks/signals/guard.py", "np.where(acceptable(noisy, outputs, noise), risk, np.inf)",
+             "risk",
              "tests/unit/signals/test_guard_checks.py::test_the_fallback_refuses_a_lower_sure_candidate_whose_residual_is_signal"),
 )
 

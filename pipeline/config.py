@@ -100,6 +100,18 @@ class Signals(Section):
 Datasets = with_config({**STRICT, "title": "dataset"})(TypedDict("Datasets", dict(DATASET_PARAMS)))
 
 
+# --- serve: how registered versions are served ------------------------------------------
+
+# the most values one request may hold, per dataset (every dataset needs one)
+RequestLimits = with_config({**STRICT, "title": "dataset"})(
+    TypedDict("RequestLimits", {name: Int(1, 10**9) for name in DATASET_PARAMS})
+)
+
+
+class Serve(Section):
+    max_request_values: RequestLimits
+
+
 # --- train: model name -> that model's params ------------------------------------------
 
 # total=False: params.yaml may hold any of the registered models; title: what its keys name
@@ -120,6 +132,7 @@ class Params(Section):
     ingest: Ingest
     signals: Signals
     datasets: Datasets
+    serve: Serve
     train: Annotated[Train, AfterValidator(_not_empty)]
 
     @model_validator(mode="after")
@@ -169,6 +182,11 @@ def model_params(params: dict, name: str) -> dict:
         if key == "dataset":
             block.update((k, v) for k, v in shared.items() if k != "split")
     return block
+
+
+def serve_config(params: dict, dataset: str) -> dict:
+    """What a registered version of a `dataset` model is served with (its MLflow model config)."""
+    return {"max_request_values": params["serve"]["max_request_values"][dataset]}
 
 
 def dataset_key(block: dict) -> str:

@@ -3,7 +3,8 @@
 A new version gets the alias `champion` only if it beats its baseline on the test data
 and scores better than the current champion; otherwise it gets `candidate`. The version's
 tags record the metrics and the reason. A checkpoint already registered with the same serving
-code is not registered again; new serving code makes a new version of the same checkpoint. A
+code and serve config is not registered again; new serving code, or a new `serve:` config in
+params.yaml (the version's MLflow model config), makes a new version of the same checkpoint. A
 version ships the pipeline modules its model's pyfunc runs and no others (pipeline.bundle), so an
 edit to another model's or another task's code leaves it as it is. Writes reports/registry.json.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from . import bundle, paths
 from .cli import main_wrapper, pin_cpu_threads, stage_parser, tracking_write
-from .config import load_params
+from .config import load_params, serve_config
 from .errors import ParamsError
 from .io import write_json
 from .registry import ModelSpec, get_model
@@ -34,10 +35,13 @@ def _requirements() -> list[str]:
 
 
 
-def existing_version(client, name: str, checkpoint_md5: str, serving_code: str):
-    """The version of `name` that holds this checkpoint with this serving code, if any."""
+def existing_version(client, name: str, checkpoint_md5: str, serving_code: str, serve_config: str):
+    """The version of `name` that holds this checkpoint with this serving code and serve config
+    (JSON), if any."""
     for version in client.search_model_versions(f"name='{name}'"):
-        if version.tags.get("checkpoint_md5") == checkpoint_md5 and version.tags.get("code_digest") == serving_code:
+        tags = version.tags
+        if (tags.get("checkpoint_md5"), tags.get("code_digest"), tags.get("serve_config")) == \
+                (checkpoint_md5, serving_code, serve_config):
             return version
     return None
 
@@ -60,20 +64,17 @@ def alias_version(client, name: str, alias: str):
 
 
 def _signature(inferred, serve_params: dict):
-    """The task validates requests itself and names the problem; MLflow's schema check would
-    reject some first and answer with the whole request echoed back. So input columns are
-    optional, and tensor inputs (whose shape/dtype the task checks) are left unconstrained.
-    `serve_params` (the task's serve_params, name -> (type, default)) become the signature's request
-    params, which MLflow passes on to predict."""
+    """The outputs MLflow inferred and the task's request params; no input schema. The task checks
+    every request itself and names the problem, while MLflow's schema check would answer some
+    requests first, quoting the whole request back. The input example (logged with the version)
+    shows the request's form. `serve_params` (name -> (type, default)) become the signature's
+    request params, which MLflow passes on to predict."""
     from mlflow.models import ModelSignature
-    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import ParamSchema, ParamSpec
 
     params = ParamSchema([ParamSpec(name, dtype, default) for name, (dtype, default) in serve_params.items()]) \
         if serve_params else None
-    if inferred.inputs.is_tensor_spec():
-        return ModelSignature(inputs=None, outputs=inferred.outputs, params=params)
-    columns = [ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs]
-    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs, params=params)
+    return ModelSignature(inputs=None, outputs=inferred.outputs, params=params)
 
 
 def _test_data_id(spec: ModelSpec, params: dict) -> str:
@@ -126,7 +127,9 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     root = tracking.project_root()
     shipped = bundle.model_code(root, spec.name)  # what this model's pyfunc runs, and all it ships
     serving_code = bundle.digest(root, shipped)
-    existing = existing_version(client, spec.registered_name, record["checkpoint_md5"], serving_code)
+    config = serve_config(params, spec.dataset)
+    config_tag = json.dumps(config, sort_keys=True)
+    existing = existing_version(client, spec.registered_name, record["checkpoint_md5"], serving_code, config_tag)
     if existing is not None:
         # search results do not carry aliases on every store: fetch the version itself
         version = client.get_model_version(spec.registered_name, existing.version)
@@ -151,6 +154,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
         "gate_score_name": verdict.score_name,
         "checkpoint_md5": record["checkpoint_md5"],
         "code_digest": serving_code,
+        "serve_config": config_tag,
         "test_data_id": test_data,
         "status": alias,
         **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
@@ -166,6 +170,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
                 code_paths=[str(package)],
                 signature=signature,
                 input_example=example,
+                model_config=config,
                 pip_requirements=_requirements(),
             )
             mlflow.set_tags({"gate_passed": str(verdict.passed), "gate_reason": reason})

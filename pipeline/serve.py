@@ -47,6 +47,12 @@ def candidate_warning(uri: str, doing: str) -> str:
             "(see the version's gate_reason tag in the MLflow UI)")
 
 
+def torch_threads(workers: int, cores: int | None = None) -> int:
+    """Torch threads per server worker: the machine's cores shared among the workers, at least one
+    (more threads than cores, summed over the workers, only wait on each other)."""
+    return max(1, (cores or os.cpu_count() or 1) // workers)
+
+
 def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:
     return ["mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
             "--host", host, "--port", str(port), "--workers", str(workers)]
@@ -128,6 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     # `mlflow` and the server processes it starts come from this interpreter's environment, also
     # when that environment's bin is not on PATH (`.venv/bin/python -m pipeline.serve ...`)
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    from .serving import THREADS_ENV  # read by each worker's pyfunc at load; one the caller sets wins
+
+    os.environ.setdefault(THREADS_ENV, str(torch_threads(args.workers)))
     os.execvp(command[0], command)
 
 

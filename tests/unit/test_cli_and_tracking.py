@@ -183,9 +183,9 @@ def test_write_table_keeps_every_column_of_any_row(tmp_path):
         "epoch,val_loss,refine_val_loss", "1,0.5,", "2,0.4,0.9"]
 
 
-def test_a_version_is_reused_only_for_the_same_checkpoint_and_serving_code(tmp_path):
+def test_a_version_is_reused_only_for_the_same_checkpoint_serving_code_and_serve_config(tmp_path):
     """Serving code is bundled into each version: a new guard must reach the registry even when the
-    checkpoint is the same."""
+    checkpoint is the same; so must a new request limit (the version's model config)."""
     guard = tmp_path / "pipeline" / "guard.py"
     guard.parent.mkdir()
     guard.write_text("LIMIT = 1\n")
@@ -197,11 +197,13 @@ def test_a_version_is_reused_only_for_the_same_checkpoint_and_serving_code(tmp_p
     class Client:
         def search_model_versions(self, query):
             assert query == "name='m'"
-            return [SimpleNamespace(version="1", tags={"checkpoint_md5": "abc", "code_digest": before})]
+            return [SimpleNamespace(version="1", tags={"checkpoint_md5": "abc", "code_digest": before,
+                                                       "serve_config": '{"max_request_values": 9}'})]
 
-    assert existing_version(Client(), "m", "abc", before).version == "1"
-    assert existing_version(Client(), "m", "abc", after) is None
-    assert existing_version(Client(), "m", "abd", before) is None
+    assert existing_version(Client(), "m", "abc", before, '{"max_request_values": 9}').version == "1"
+    assert existing_version(Client(), "m", "abc", after, '{"max_request_values": 9}') is None
+    assert existing_version(Client(), "m", "abd", before, '{"max_request_values": 9}') is None
+    assert existing_version(Client(), "m", "abc", before, '{"max_request_values": 10}') is None
 
 
 def test_new_serving_code_for_the_champions_checkpoint_is_not_measured_against_itself():

@@ -229,7 +229,7 @@ def training_plan(spec, model: MinMaxDenoiser, block: dict, config: TrainConfig,
     return Plan(tuple(phases))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def denoise(model: MinMaxDenoiser, noisy: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Raw noisy signals (N, L) -> denoised (N, L) float32 in the same units. In batches of 256: the
     activations stay in the CPU's caches (larger batches ran slower on CPU)."""

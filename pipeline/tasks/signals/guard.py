@@ -47,7 +47,7 @@ def acceptable(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> np.ndar
     than GUARD_MAX_SAME_SIGN (a sign test, blind to the size of the few glitches an estimate misses)."""
     residual, mean_square = _residual_off_glitches(noisy, denoised, noise)
     error = mean_square - np.square(noise.sigma)
-    same_sign = np.mean(residual[:, 1:] * residual[:, :-1] > 0, -1)
+    same_sign = np.mean(residual[..., 1:] * residual[..., :-1] > 0, -1)
     return (error <= GUARD_MAX_ERROR * noise.power) & (~noise.white | (same_sign <= GUARD_MAX_SAME_SIGN))
 
 def sure(noisy: np.ndarray, denoised: np.ndarray, noise: Noise, divergence: np.ndarray | float) -> np.ndarray:
@@ -73,19 +73,31 @@ def fallback_candidates(clean: np.ndarray):
             yield adaptive_wiener(clean, window)
 
 
+FALLBACK_CHUNK = 256  # signals scored at once: every candidate's output for them is held in memory
+
+
 def fallback_filter(noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
     """The guard's classical answer, label-free and per signal, and its divergence: the input
-    without its glitches, smoothed by the acceptable candidate filter with the lowest SURE; not
-    smoothed when none is acceptable."""
+    without its glitches, smoothed by the acceptable candidate filter with the lowest SURE (the first
+    such in fallback_candidates' order on a tie); not smoothed when none has a lower SURE than the
+    input itself. Every candidate is scored at once, FALLBACK_CHUNK signals at a time."""
+    if len(noisy) > FALLBACK_CHUNK:
+        parts = [fallback_filter(noisy[i:i + FALLBACK_CHUNK], Noise(noise.sigma[i:i + FALLBACK_CHUNK],
+                                                                     noise.glitches[i:i + FALLBACK_CHUNK]))
+                 for i in range(0, len(noisy), FALLBACK_CHUNK)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     clean = deglitch(noisy, noise)
-    best, best_divergence = clean, np.full(len(clean), float(clean.shape[-1]))  # not smoothed: the identity
-    best_risk = sure(noisy, clean, noise, best_divergence)
+    count, length = len(clean), clean.shape[-1]
+    outputs, divergences = [clean], [np.full(count, float(length))]  # first: not smoothed, the identity
     for out, divergence in fallback_candidates(clean):
-        risk = sure(noisy, out, noise, divergence)
-        better = (risk < best_risk) & acceptable(noisy, out, noise)
-        best, best_risk = np.where(better[:, None], out, best), np.where(better, risk, best_risk)
-        best_divergence = np.where(better, divergence, best_divergence)
-    return best, best_divergence
+        outputs.append(out)
+        divergences.append(np.broadcast_to(divergence, (count,)))
+    outputs, divergences = np.stack(outputs), np.stack(divergences)  # (K, N, L), (K, N)
+    risk = sure(noisy, outputs, noise, divergences)
+    # the identity (residual 0) is always acceptable; argmin takes the first of equal risks
+    pick = np.argmin(np.where(acceptable(noisy, outputs, noise), risk, np.inf), 0)
+    rows = np.arange(count)
+    return outputs[pick, rows], divergences[pick, rows]
 
 
 def _trimmed_residual_power(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> np.ndarray:
@@ -161,7 +173,7 @@ def divergence_probes(noisy: np.ndarray) -> np.ndarray:
     a generator seeded by a hash of the order of its values' distances from their median (a stable
     argsort). That order, unlike the values' bytes, is the same in any unit, with any offset and for
     -x, so a signal gets the same probes in volts or millivolts and negated; with the pairs, an odd
-    network's divergence estimate (net_divergence) is then the same for -x as for x."""
+    network's divergence estimate (net_and_divergence) is then the same for -x as for x."""
     distance = np.abs(noisy - np.median(noisy, -1, keepdims=True))
     order = np.argsort(distance, axis=-1, kind="stable").astype(np.int32)
     seeds = [int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), "little") for row in order]
@@ -170,19 +182,22 @@ def divergence_probes(noisy: np.ndarray) -> np.ndarray:
     return np.concatenate([half, -half])
 
 
-def net_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise, net: np.ndarray) -> np.ndarray:
-    """Monte-Carlo estimate of the trace of the model's derivative by its input (Ramani et al.,
-    2008): the mean over Gaussian probes e of e . (f(y + d e) - f(y)) / d, d = 0.1 x the noise
-    level. Each signal's probes are seeded by its values' order (divergence_probes): the same signal
+def net_and_divergence(model: MinMaxDenoiser, noisy: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
+    """The model's output (float32) and a Monte-Carlo estimate of the trace of its derivative by its
+    input (Ramani et al., 2008): the mean over Gaussian probes e of e . (f(y + d e) - f(y)) / d,
+    d = 0.1 x the noise level; the input and its probed copies go through the network together, in one
+    pass. Each signal's probes are seeded by its values' order (divergence_probes): the same signal
     gets the same answer whatever request it comes in, wherever it is there, in whatever unit and
     with either sign, and different signals' probes are independent (one shared draw would err
     alike on every signal of a group)."""
     probes = divergence_probes(noisy)
     scale = np.maximum(np.sqrt(noise.power), 1e-3 * np.ptp(noisy, -1))  # relative to the signal: any unit
     step = 0.1 * np.maximum(scale, np.finfo(np.float32).tiny)[:, None]
-    moved = denoise(model, (noisy + step * probes).reshape(-1, noisy.shape[-1]).astype(np.float32))
-    change = moved.reshape(DIVERGENCE_PROBES, *noisy.shape).astype(np.float64) - net
-    return np.mean(np.sum(probes * change, -1), 0) / step[:, 0]
+    moved = (noisy + step * probes).reshape(-1, noisy.shape[-1])
+    outputs = denoise(model, np.concatenate([noisy, moved]).astype(np.float32))
+    net = outputs[: len(noisy)]
+    change = outputs[len(noisy):].reshape(DIVERGENCE_PROBES, *noisy.shape).astype(np.float64) - net
+    return net, np.mean(np.sum(probes * change, -1), 0) / step[:, 0]
 
 
 # A point the 3-point median flags stays a glitch unless the network, given the raw input, keeps more
@@ -262,8 +277,8 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     # the rest better once they are gone (docs/denoiser.md, "The do-no-harm guard", step 1).
     clean = deglitch(noisy, noise)
     given = clean.astype(np.float32)
-    net = denoise(model, given)
-    answer, divergence = net, net_divergence(model, given, noise, net)
+    net, divergence = net_and_divergence(model, given, noise)
+    answer = net
     trend = settled = np.zeros(len(noisy), bool)
     if model.trend_degree >= 0:
         answer, divergence, trend, settled = prefer_trend(noisy, clean, noise, net, divergence, model.trend_degree)
