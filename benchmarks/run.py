@@ -184,6 +184,7 @@ def bench_repro(sequential: bool = False, reference: str = "signal_denoiser_seed
 
 def bench_serve() -> dict:
     subprocess.run([sys.executable, str(REPO / "benchmarks" / "serve.py")], check=True)
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "serve_profile.py")], check=True)
     return {"serve": json.loads((RESULTS / "serve.json").read_text())["results"]}
 
 

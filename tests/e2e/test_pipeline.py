@@ -7,6 +7,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -243,11 +244,9 @@ def stock_bad_payloads(body: dict) -> list[Case]:
         (frame([r[:2] for r in rows], columns[:2]), ours("missing column(s) Low; expected Open, High, Low")),
         (frame([[None, 1.0, 1.0]] + rows[1:]), ours("row 0, column Open: expected a positive price, got nan")),
         (frame([[-3.0, 1.0, 1.0]] + rows[1:]), ours("row 0, column Open: expected a positive price, got -3.0")),
-        # MLflow converts the columns to the signature's float64 before our check; its message quotes
-        # the one value it could not convert (the 'abc' this case sent), not the request
-        (frame([["abc", 1.0, 1.0]] + rows[1:]),
-         mlflows("Data is not compatible with model signature. Failed to convert column Open to type 'float64'. "
-                 "Error: 'ValueError(\"could not convert string to float: 'abc'\")'")),
+        (frame([["abc", 1.0, 1.0]] + rows[1:]), ours("columns Open, High, Low must hold numbers")),
+        # an array, not a table: a 3-D one once drew MLflow's schema check, which quoted it back whole
+        ({"inputs": [[[1.0, 1.0, 1.0]] * 30] * 2}, ours("expected a table with columns Open, High, Low")),
     ]
 
 
@@ -268,6 +267,7 @@ def lotto_bad_payloads(body: dict) -> list[Case]:
         (changed(1, 1, draws[1][0]),
          ours(f"row 1: number {draws[1][0]:g} appears twice; a draw has 6 distinct numbers")),
         (changed(2, 2, "x"), ours("expected numbers 1..45, got non-numeric values")),
+        ({"inputs": [draws] * 2}, ours("expected 10 draws of 6 numbers (a 10x6 array, oldest first), got shape 2x10x6")),
     ]
 
 
@@ -285,6 +285,8 @@ def signal_bad_payloads(body: dict, too_short: str) -> list[Case]:
         ({"inputs": [["x"] * len(signals[0])]}, ours("signals must be rows of numbers of equal length")),
         ({"inputs": signals[0]},
          ours("expected a batch of signals (a 2-D array: signals x points), got 1 dimension(s)")),
+        ({"inputs": [signals] * 2},
+         ours("expected a batch of signals (a 2-D array: signals x points), got 3 dimension(s)")),
         ({"inputs": signals, "params": {"noise_sigma": -1}},
          ours("params.noise_sigma: expected a finite number >= 0 (the noise's standard deviation in the signals' "
               "units), got -1.0")),
@@ -301,6 +303,7 @@ def mnist_bad_payloads(body: dict) -> list[Case]:
          ours("image 0, pixel (0, 0): expected a number 0..255, got 300.0")),
         ({"inputs": [[[-1.0] * 28] * 28]}, ours("image 0, pixel (0, 0): expected a number 0..255, got -1.0")),
         ({"inputs": [[["x"] * 28] * 28]}, ours("pixels must be numbers 0..255")),
+        ({"inputs": [[image] * 2]}, ours("expected N >= 1 images as (N, 784) or (N, 28, 28) pixels, got shape (1, 2, 28, 28)")),
     ]
 
 
@@ -375,6 +378,27 @@ def test_bad_payloads_get_400_with_the_whole_expected_message(served):
             assert len(answer[1]) < 300, "the request must not be echoed back"
         answers.append((answer, expected))
     assert [answer for answer, _ in answers] == [expected for _, expected in answers]
+
+
+def test_a_request_over_the_limit_is_refused_at_once_and_the_server_keeps_answering(project, served):
+    """A 2,000,000-point signal (or as many values for another model): 400 naming the limit, answered
+    in under a second, before any work, and the next request is served."""
+    import requests
+
+    name, url, fresh = served
+    dataset = next(s.dataset for s in MODELS.values() if s.registered_name == name)
+    limit = yaml.safe_load((project / "params.yaml").read_text())["serve"]["max_request_values"][dataset]
+    body = json.dumps({"inputs": [[0.5] * 2_000_000]})
+    started = time.perf_counter()
+    response = requests.post(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        f"bad request: 2000000 values, more than the {limit} one request may hold "
+        f"(serve.max_request_values.{dataset} in params.yaml); split it into smaller requests")
+    assert elapsed < 1.0
+    again = requests.post(f"{url}/invocations", json=fresh["serving_example"], timeout=30)
+    assert again.status_code == 200 and _close(again.json(), fresh["registry"])
 
 
 def test_served_stock_price_is_the_close_evaluate_predicted(project, served):
