@@ -40,7 +40,7 @@ SCHEMAS = {
     "results": _schema("benchmarks/run.py", optional=("generator", "repro", "repro_sequential", "training",
                                                      "convergence", "serve")),
     "serve": _schema("benchmarks/serve.py", "goal", "results"),
-    "serve_profile": _schema("benchmarks/serve_profile.py", "model", "uri", "runs"),
+    "serve_profile": _schema("benchmarks/serve_profile.py", "model", "uri", "requests", "runs"),
     "soak": _schema("benchmarks/soak.py", "model", "alias", "clients", "rss_mb_start", "rss_mb_end",
                     "rss_growth_mb", "requests", "seconds", "unexpected", "unexpected_examples", "by_payload",
                     "rss_mb_by_request"),

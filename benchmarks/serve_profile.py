@@ -1,16 +1,22 @@
-"""Where the served signal denoiser's time goes: its pyfunc's predict, in process, profiled step by
-step (cProfile) at batch 1 and 256 on 150-point signals, each step's milliseconds per request and
-share of the whole.
+"""Where a served request's time goes, in process (cProfile), in two parts:
+
+- every registered model and the identity pyfunc: one one-item request through MLflow's own
+  `invocations()` (what `mlflow models serve` runs per request, without the HTTP): parsing the
+  JSON body, the pyfunc's predict, and encoding the answer as JSON;
+- the signal denoiser's predict step by step at batch 1 and 256 on 150-point signals: the functions
+  `guarded_denoise` calls (pipeline/tasks/signals/guard.py) and the network passes within them.
 
     python benchmarks/serve_profile.py [--model signal-denoiser] [--repeats 30]
 
-Writes benchmarks/results/serve_profile.{json,md}. The steps are the functions `guarded_denoise`
-calls (pipeline/tasks/signals/guard.py) and the network passes within them.
+Writes benchmarks/results/serve_profile.{json,md}.
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import json
+import os
+import tempfile
 import pstats
 import sys
 import time
@@ -23,8 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
 from pipeline.data.signals import generate_signals  # noqa: E402
-from pipeline.serve import resolve_model_uri  # noqa: E402
+from pipeline.registry import MODELS  # noqa: E402
+from pipeline.serve import TORCH_THREADS_PER_WORKER, resolve_model_uri  # noqa: E402
 from publish import publish  # noqa: E402
+from serve import BATCHED, batch_body, identity_model, serving_example  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 # (label, module file suffix, function name): the steps of one request, in the order they run
@@ -39,6 +47,56 @@ STEPS = (
     ("residual checks", "signals/guard.py", "acceptable"),
     ("random-walk check and smoother", "signals/walk.py", "walk_fit"),
 )
+
+
+# (label, module file suffix, function name): the parts of one request inside the server
+PARTS = (
+    ("parse the JSON body", "scoring_server/__init__.py", "_parse_json_data"),
+    ("predict", "mlflow/pyfunc/__init__.py", "predict"),
+    ("encode the answer as JSON", "scoring_server/__init__.py", "predictions_to_json"),
+)
+
+
+def cumulative_ms(stats: dict, suffix: str, name: str, repeats: int) -> float:
+    return sum(v[3] for k, v in stats.items() if k[0].endswith(suffix) and k[2] == name) / repeats * 1000
+
+
+def invocation(model, body: str, repeats: int) -> dict:
+    """One request through MLflow's invocations(): ms in all and per part (parse, predict, encode)."""
+    from mlflow.pyfunc.scoring_server import invocations
+
+    schema = model.metadata.get_input_schema()
+    for _ in range(10):
+        invocations(body, "application/json", model, schema)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        invocations(body, "application/json", model, schema)
+    total_ms = (time.perf_counter() - started) / repeats * 1000
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        invocations(body, "application/json", model, schema)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    profiled = cumulative_ms(stats, "scoring_server/__init__.py", "invocations", repeats)
+    return {"ms": round(total_ms, 3), **{label: round(cumulative_ms(stats, suffix, name, repeats) / profiled, 3)
+                                          for label, suffix, name in PARTS}}
+
+
+def invocations_of_every_model(repeats: int) -> list[dict]:
+    """Each registered model's one-item request, and the identity pyfunc's with the same body."""
+    mlflow = tracking.mlflow()
+    identity = mlflow.pyfunc.load_model(str(identity_model(Path(tempfile.mkdtemp(prefix="identity-")) / "m")))
+    rows = []
+    for spec in MODELS.values():
+        uri, _ = resolve_model_uri(spec.registered_name)
+        example = serving_example(uri)
+        body = json.dumps(batch_body(example, 1) if spec.dataset in BATCHED else example)
+        model = invocation(mlflow.pyfunc.load_model(uri), body, repeats)
+        ceiling = invocation(identity, body, repeats)
+        rows.append({"model": spec.registered_name, **model, "identity_ms": ceiling["ms"],
+                     "identity_encode": ceiling[PARTS[2][0]], "vs_identity": round(ceiling["ms"] / model["ms"], 2)})
+    return rows
 
 
 def signals(batch: int) -> np.ndarray:
@@ -65,15 +123,20 @@ def profile(model, batch: int, repeats: int) -> dict:
     profiled_ms = max(v[3] for k, v in stats.items() if k[2] == "predict") / repeats * 1000
     steps = []
     for label, suffix, name in STEPS:
-        cumulative = sum(v[3] for k, v in stats.items() if k[0].endswith(suffix) and k[2] == name)
-        ms = cumulative / repeats * 1000
+        ms = cumulative_ms(stats, suffix, name, repeats)
         steps.append({"step": label, "ms_per_request": round(ms, 2), "share": round(ms / profiled_ms, 3)})
     return {"batch": batch, "ms_per_request": round(total_ms, 2), "signals_per_s": round(batch / total_ms * 1000, 1),
             "profiled_ms_per_request": round(profiled_ms, 2), "steps": steps}
 
 
-def table(runs: list[dict]) -> str:
-    lines = []
+def table(requests: list[dict], runs: list[dict]) -> str:
+    lines = ["One one-item request inside the server (MLflow's `invocations()`, no HTTP): ms in all, and the "
+             "share of each part under the profiler; the identity pyfunc with the same body beside it.", "",
+             "| served model | ms | parse | predict | encode answer | identity ms | identity: encode | "
+             "identity ms / model ms |", "| --- " * 8 + "|"]
+    lines += [f"| {r['model']} | {r['ms']} | {r[PARTS[0][0]]:.0%} | {r[PARTS[1][0]]:.0%} | {r[PARTS[2][0]]:.0%} | "
+              f"{r['identity_ms']} | {r['identity_encode']:.0%} | {r['vs_identity']} |" for r in requests]
+    lines += ["", f"The signal denoiser's predict, step by step:", ""]
     for run in runs:
         lines += [f"Batch {run['batch']}: {run['ms_per_request']} ms per request ({run['signals_per_s']} signals/s); "
                   f"under the profiler {run['profiled_ms_per_request']} ms, split as below (steps may nest: the "
@@ -88,11 +151,14 @@ def main() -> None:
     parser.add_argument("--model", default="signal-denoiser")
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
+    os.environ.setdefault("PIPELINE_TORCH_THREADS", str(TORCH_THREADS_PER_WORKER))  # as a server worker runs
     uri, _ = resolve_model_uri(args.model)
     model = tracking.mlflow().pyfunc.load_model(uri).unwrap_python_model()
     runs = [profile(model, batch, max(3, args.repeats // (1 if batch == 1 else 10))) for batch in (1, 256)]
-    publish(RESULTS, "serve_profile", {"model": args.model, "uri": uri, "runs": runs},
-            f"`{args.model}` ({uri}), in process, 150-point signals.\n\n{table(runs)}")
+    requests = invocations_of_every_model(args.repeats * 10)
+    publish(RESULTS, "serve_profile", {"model": args.model, "uri": uri, "requests": requests, "runs": runs},
+            f"In process, one thread; the signal denoiser is `{args.model}` ({uri}), on 150-point signals.\n\n"
+            f"{table(requests, runs)}")
 
 
 if __name__ == "__main__":

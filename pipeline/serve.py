@@ -47,10 +47,11 @@ def candidate_warning(uri: str, doing: str) -> str:
             "(see the version's gate_reason tag in the MLflow UI)")
 
 
-def torch_threads(workers: int, cores: int | None = None) -> int:
-    """Torch threads per server worker: the machine's cores shared among the workers, at least one
-    (more threads than cores, summed over the workers, only wait on each other)."""
-    return max(1, (cores or os.cpu_count() or 1) // workers)
+# Torch threads per server worker, unless PIPELINE_TORCH_THREADS says otherwise. One: a request is
+# small work in many short steps, where a second thread only adds hand-offs (a one-signal denoiser
+# request ran about twice as fast on one thread as on two), and a worker's thread pool already runs
+# concurrent requests side by side; more workers (--workers) are what use more cores (docs/serving.md).
+TORCH_THREADS_PER_WORKER = 1
 
 
 def serve_command(uri: str, host: str, port: int, workers: int) -> list[str]:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     from .serving import THREADS_ENV  # read by each worker's pyfunc at load; one the caller sets wins
 
-    os.environ.setdefault(THREADS_ENV, str(torch_threads(args.workers)))
+    os.environ.setdefault(THREADS_ENV, str(TORCH_THREADS_PER_WORKER))
     os.execvp(command[0], command)
 
 

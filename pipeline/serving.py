@@ -8,7 +8,7 @@ logged. The version's signature declares no input schema, so no check of MLflow'
 the request in its message) runs before the task's own.
 
 Torch threads: set once per server process, from PIPELINE_TORCH_THREADS where the server's
-environment gives it (`python -m pipeline.serve` sets cores // workers), else torch's default.
+environment gives it (`python -m pipeline.serve` sets one per worker), else torch's default.
 """
 from __future__ import annotations
 

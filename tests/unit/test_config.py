@@ -108,6 +108,10 @@ def test_a_float_key_takes_an_int_and_gives_a_float(raw):
         ("signals.length", 8, "signals.length", ">= 16"),
         ("ingest.mnist.verify_md5", "yes", "ingest.mnist.verify_md5", "true or false"),
         ("extra", 1, "extra", "unknown key"),
+        ("serve.max_request_values.signals", 0, "serve.max_request_values.signals", "out of range"),
+        ("serve.max_request_values.mnist", ..., "serve.max_request_values.mnist", "required key is missing"),
+        ("serve.max_request_values.images", 10, "serve.max_request_values.images", "unknown"),
+        ("serve", ..., "serve", "required key is missing"),
     ],
 )
 def test_bad_params_name_the_key(raw, path, value, key, fragment):

@@ -54,7 +54,7 @@ def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[StockR
     )
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_close(model: nn.Module, inputs: np.ndarray, meta: dict) -> np.ndarray:
     """Raw price windows (N, window, F) -> next close in dollars (N,)."""
     scaler = Scaler.from_dict(meta["scaler"])
@@ -155,8 +155,8 @@ def serve(model: nn.Module, meta: dict, request) -> pd.DataFrame:
         raise PayloadError(f"missing column(s) {', '.join(missing)}; expected {', '.join(features)}")
     if len(request) != window:
         raise PayloadError(f"expected {window} rows (one per day, oldest first), got {len(request)}")
-    try:
-        values = request[features].to_numpy(dtype=np.float64)
+    try:  # column by column: selecting a sub-table would build a new DataFrame per request
+        values = np.stack([request[c].to_numpy() for c in features], 1).astype(np.float64)
     except (TypeError, ValueError):
         raise PayloadError(f"columns {', '.join(features)} must hold numbers") from None
     bad = ~np.isfinite(values) | (values <= 0)
