@@ -63,7 +63,7 @@ def alias_version(client, name: str, alias: str):
         return None
 
 
-def _signature(inferred, serve_params: dict):
+def serving_signature(inferred, serve_params: dict):
     """The outputs MLflow inferred and the task's request params; no input schema. The task checks
     every request itself and names the problem, while MLflow's schema check would answer some
     requests first, quoting the whole request back. The input example (logged with the version)
@@ -146,7 +146,7 @@ def register_model(spec: ModelSpec, params: dict) -> dict:
     prepared, model = load_trained(spec, params)
     example = task.input_example(prepared)
     output = task.serve(model, prepared.meta, example)
-    signature = _signature(mlflow.models.infer_signature(example, output), task.serve_params)
+    signature = serving_signature(mlflow.models.infer_signature(example, output), task.serve_params)
     tags = {
         "gate_passed": str(verdict.passed),
         "gate_reason": reason,

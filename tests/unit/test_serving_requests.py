@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_params, serve_config
-from pipeline.register import _signature
+from pipeline.register import serving_signature
 from pipeline.serving import PipelineModel, RequestError, request_values
 
 
@@ -65,7 +65,7 @@ def test_the_signature_declares_outputs_and_request_params_but_no_input_schema()
     from mlflow.models import infer_signature
 
     inferred = infer_signature(pd.DataFrame({"Open": [1.0]}), pd.DataFrame({"next_close": [2.0]}))
-    signature = _signature(inferred, {"noise_sigma": ("double", -1.0)})
+    signature = serving_signature(inferred, {"noise_sigma": ("double", -1.0)})
     assert signature.inputs is None
     assert signature.outputs == inferred.outputs
     assert [p.name for p in signature.params.params] == ["noise_sigma"]
