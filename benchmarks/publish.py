@@ -51,6 +51,7 @@ SCHEMAS = {
                                "passing"),
     "known_noise": _schema("benchmarks/denoiser/known_noise.py", "groups", "totals"),
     "walk_limit": _schema("benchmarks/denoiser/walk_limit.py", "per_group", "groups"),
+    "noise_estimator": _schema("benchmarks/denoiser/noise_estimator.py", "per_group", "families", "cells"),
     "notebook_experiment": _schema("benchmarks/denoiser/notebook_experiment.py", "n_signals", "cpu_threads",
                                    "overrides", "split", "validation", "test", "seconds"),
     "mutation": _schema("benchmarks/mutation.py", "mutmut", "cores", "workers", "runs", "groups", "handmade"),

@@ -65,7 +65,24 @@ class Relative(Section):
     sigma: Float(ge=0)  # x each signal's range
 
 
-Noise = Annotated[Union[Gaussian, Spikes, Dropout, Relative], Field(discriminator="kind")]
+class Laplace(Section):
+    kind: Literal["laplace"]
+    sigma: Float(ge=0)  # the standard deviation, x each signal's range
+
+
+class StudentT(Section):
+    kind: Literal["student_t"]
+    sigma: Float(ge=0)  # the standard deviation, x each signal's range
+    df: Float(gt=2)  # degrees of freedom: the t law has a finite variance above 2 only
+
+
+class AR1(Section):
+    kind: Literal["ar1"]
+    sigma: Float(ge=0)  # the standard deviation at every point, x each signal's range
+    phi: Float(gt=-1, lt=1)  # neighbours' correlation: the process is stationary for |phi| < 1 only
+
+
+Noise = Annotated[Union[Gaussian, Spikes, Dropout, Relative, Laplace, StudentT, AR1], Field(discriminator="kind")]
 Family = Choice(*FAMILIES)
 
 

@@ -50,17 +50,18 @@ def _got(value: Any) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _range(ge: float | None, le: float | None, gt: float | None) -> str:
+def _range(ge: float | None, le: float | None, gt: float | None, lt: float | None = None) -> str:
     low = f">= {ge:g}" if ge is not None else f"> {gt:g}" if gt is not None else None
-    parts = [p for p in (low, None if le is None else f"<= {le:g}") if p]
+    high = f"<= {le:g}" if le is not None else f"< {lt:g}" if lt is not None else None
+    parts = [p for p in (low, high) if p]
     return f" {' and '.join(parts)}" if parts else ""
 
 
 _OUT_OF_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
-def _number(kind: type, ge, le, gt) -> Any:
-    rule = _range(ge, le, gt)
+def _number(kind: type, ge, le, gt, lt=None) -> Any:
+    rule = _range(ge, le, gt, lt)
     what = "an integer" if kind is int else "a number"
 
     def reword(value: Any, handler: Callable[[Any], Any]) -> Any:
@@ -74,7 +75,7 @@ def _number(kind: type, ge, le, gt) -> Any:
                 raise problem(f"expected a finite number{rule}, got {value!r}") from None
             raise problem(f"expected {what}{rule}, got {_got(value)}") from None
 
-    limits = Field(ge=ge, le=le, gt=gt) if kind is int else Field(ge=ge, le=le, gt=gt, allow_inf_nan=False)
+    limits = Field(ge=ge, le=le, gt=gt) if kind is int else Field(ge=ge, le=le, gt=gt, lt=lt, allow_inf_nan=False)
     return Annotated[kind, limits, WrapValidator(reword)]
 
 
@@ -83,9 +84,10 @@ def Int(ge: int | None = None, le: int | None = None) -> Any:
     return _number(int, ge, le, None)
 
 
-def Float(ge: float | None = None, le: float | None = None, gt: float | None = None) -> Any:
+def Float(ge: float | None = None, le: float | None = None, gt: float | None = None,
+          lt: float | None = None) -> Any:
     """A finite float (an int is taken and made a float) within the bounds given."""
-    return _number(float, ge, le, gt)
+    return _number(float, ge, le, gt, lt)
 
 
 def _text(value: Any, handler: Callable[[Any], Any], choices: tuple[str, ...] = ()) -> Any:

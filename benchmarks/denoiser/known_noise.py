@@ -21,7 +21,8 @@ from publish import run, trained_denoiser  # noqa: E402
 
 
 def given_sigmas(test, noises: list[dict]) -> np.ndarray:
-    """(N,) each test signal's true white-noise level; NaN where its noise is glitches only."""
+    """(N,) each test signal's true white-noise level; NaN where white_sigma gives none (glitches,
+    coloured noise)."""
     from pipeline.data.signals import noise_label, white_sigma
 
     by_label = {noise_label(n["kind"], n): n for n in noises}  # both read a setting's own params only

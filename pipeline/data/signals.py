@@ -73,14 +73,26 @@ Noise = Callable[..., np.ndarray]
 
 # --- noises: (pure float32 (n, length), rng, **params) -> noisy float32 ---------------
 # Parameters are keyword-only; their names are read from the signature (noise_label). A new
-# noise is one function + one NOISES entry + its params.yaml model in pipeline/config.py.
+# noise is one function + one NOISES entry + its params.yaml model in pipeline/config.py (and, where
+# it adds white noise, a line in white_sigma).
 
-def _add_white(pure: np.ndarray, rng: np.random.Generator, scale) -> np.ndarray:
+def _add(pure: np.ndarray, unit: np.ndarray, scale) -> np.ndarray:
+    """float32 pure + unit x scale, `unit` a fresh draw of standard deviation 1 (float32 or float64)."""
     # in place on the fresh draw: one array allocated instead of three (a third of the generator's time)
-    noisy = rng.standard_normal(pure.shape, dtype=np.float32)
+    noisy = unit.astype(np.float32, copy=False)
     noisy *= scale
     noisy += pure
     return noisy
+
+
+def _add_white(pure: np.ndarray, rng: np.random.Generator, scale) -> np.ndarray:
+    return _add(pure, rng.standard_normal(pure.shape, dtype=np.float32), scale)
+
+
+def range_scale(pure: np.ndarray, sigma: float) -> np.ndarray:
+    """float32 (N, 1): sigma times each signal's range (max - min), the scale of the relative noises: one
+    setting is one signal-to-noise ratio whatever a signal's amplitude."""
+    return np.float32(sigma) * (pure.max(-1, keepdims=True) - pure.min(-1, keepdims=True))
 
 
 def gaussian(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
@@ -101,19 +113,56 @@ def dropout(pure: np.ndarray, rng: np.random.Generator, *, rate: float) -> np.nd
 
 
 def relative(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
-    """White noise of standard deviation sigma times each signal's range (max - min)."""
-    return _add_white(pure, rng, np.float32(sigma) * (pure.max(-1, keepdims=True) - pure.min(-1, keepdims=True)))
+    """White Gaussian noise of standard deviation sigma times each signal's range (max - min)."""
+    return _add_white(pure, rng, range_scale(pure, sigma))
 
 
-NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout, "relative": relative}
+def laplace(pure: np.ndarray, rng: np.random.Generator, *, sigma: float) -> np.ndarray:
+    """White Laplace (double-exponential) noise of standard deviation sigma times each signal's range:
+    heavier tails than Gaussian noise of that deviation (kurtosis 6, not 3). A Laplace law of scale b has
+    standard deviation b·sqrt(2), so the unit draw has b = 1/sqrt(2)."""
+    return _add(pure, rng.laplace(0.0, np.sqrt(0.5), pure.shape), range_scale(pure, sigma))
+
+
+def student_t(pure: np.ndarray, rng: np.random.Generator, *, sigma: float, df: float) -> np.ndarray:
+    """White Student-t noise with `df` degrees of freedom (> 2, where its variance is finite) and standard
+    deviation sigma times each signal's range: the t law's variance is df/(df - 2), so each draw is
+    scaled by sqrt((df - 2)/df). The smaller df, the heavier the tails (df -> inf: Gaussian)."""
+    return _add(pure, rng.standard_t(df, pure.shape) * np.sqrt((df - 2) / df), range_scale(pure, sigma))
+
+
+def ar1(pure: np.ndarray, rng: np.random.Generator, *, sigma: float, phi: float) -> np.ndarray:
+    """Coloured Gaussian noise: per signal a stationary AR(1) process e[t] = phi·e[t-1] + w[t] (|phi| < 1)
+    of standard deviation sigma times the signal's range at every point; points k apart correlate by
+    phi^k (phi > 0: slow wander, low-frequency; phi < 0: alternating, high-frequency). Stationary from
+    the first point on: in units of that deviation e[0] is drawn from the marginal law N(0, 1) and the
+    innovations w from N(0, 1 - phi²), which keeps every e[t] at variance 1."""
+    # imported here, not at the top: scipy.signal is slow to import, and every stage imports this
+    # module (through pipeline.config) to validate its params, most of them for nothing else
+    from scipy.signal import lfilter
+
+    drive = rng.standard_normal(pure.shape)  # float64: the recursion accumulates
+    drive[..., 1:] *= np.sqrt(1 - phi * phi)
+    # y[t] = drive[t] + phi·y[t-1] from rest: y[0] = drive[0] = e[0]
+    return _add(pure, lfilter([1.0], [1.0, -phi], drive, axis=-1), range_scale(pure, sigma))
+
+
+NOISES: dict[str, Noise] = {"gaussian": gaussian, "spikes": spikes, "dropout": dropout, "relative": relative,
+                            "laplace": laplace, "student_t": student_t, "ar1": ar1}
+RELATIVE_WHITE = ("relative", "laplace", "student_t")  # white noises of sigma x each signal's range
 
 
 def white_sigma(pure: np.ndarray, kind: str, params: dict[str, float]) -> np.ndarray | None:
     """(N,) the standard deviation of the white noise `kind` adds to each of these pure signals (what a
-    sensor's datasheet would give); None for the glitch noises."""
+    sensor's datasheet would give); None for the glitch noises and for AR(1) noise. Its callers hand it
+    to the guard as the level of white noise (what SURE's risk and the residual checks assume: noise
+    independent from point to point); AR(1) noise is not white, and no one level makes it so: its
+    standard deviation would have the guard take the correlated noise for independent, and its
+    innovations' (sqrt(1 - phi²) of it) would understate it. Laplace and Student-t noise are white,
+    heavy-tailed: their standard deviation is the level."""
     if kind == "gaussian":
         return np.full(len(pure), float(params["sigma"]))
-    if kind == "relative":
+    if kind in RELATIVE_WHITE:
         return float(params["sigma"]) * (pure.max(-1) - pure.min(-1)).astype(np.float64)
     return None
 

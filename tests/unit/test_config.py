@@ -67,6 +67,15 @@ def test_a_float_key_takes_an_int_and_gives_a_float(raw):
     assert identical(params["signals"]["noises"], [{"kind": "gaussian", "sigma": 0.0}]) == []
 
 
+def test_the_new_noise_kinds_validate_and_take_int_settings(raw):
+    raw = copy.deepcopy(raw)  # the fixture is shared
+    raw["signals"]["noises"] = [{"kind": "laplace", "sigma": 0.1}, {"kind": "student_t", "sigma": 0.1, "df": 3},
+                                {"kind": "ar1", "sigma": 0.1, "phi": -0.9}, {"kind": "ar1", "sigma": 0.1, "phi": 0}]
+    expected = [{"kind": "laplace", "sigma": 0.1}, {"kind": "student_t", "sigma": 0.1, "df": 3.0},
+                {"kind": "ar1", "sigma": 0.1, "phi": -0.9}, {"kind": "ar1", "sigma": 0.1, "phi": 0.0}]
+    assert identical(validate_params(raw)["signals"]["noises"], expected) == []
+
+
 @pytest.mark.parametrize(
     "path, value, key, fragment",
     [
@@ -105,6 +114,13 @@ def test_a_float_key_takes_an_int_and_gives_a_float(raw):
         ("signals.noises", [{"kind": "gaussian", "sigma": -0.1}], "signals.noises[0].sigma", "out of range"),
         ("signals.noises", [{"kind": "dropout", "rate": 1.5}], "signals.noises[0].rate", "<= 1"),
         ("signals.noises", [{"kind": "gaussian", "level": 1}], "signals.noises[0].level", "unknown key"),
+        ("signals.noises", [{"kind": "laplace", "sigma": -0.1}], "signals.noises[0].sigma", "allowed >= 0"),
+        ("signals.noises", [{"kind": "student_t", "sigma": 0.1, "df": 2}], "signals.noises[0].df", "allowed > 2"),
+        ("signals.noises", [{"kind": "student_t", "sigma": 0.1}], "signals.noises[0].df", "required key is missing"),
+        ("signals.noises", [{"kind": "ar1", "sigma": 0.1, "phi": 1}], "signals.noises[0].phi",
+         "allowed > -1 and < 1"),
+        ("signals.noises", [{"kind": "ar1", "sigma": 0.1, "phi": -1.0}], "signals.noises[0].phi", "out of range"),
+        ("signals.noises", [{"kind": "laplace", "sigma": 0.1, "df": 5}], "signals.noises[0].df", "unknown key"),
         ("signals.length", 8, "signals.length", ">= 16"),
         ("ingest.mnist.verify_md5", "yes", "ingest.mnist.verify_md5", "true or false"),
         ("extra", 1, "extra", "unknown key"),
@@ -140,9 +156,11 @@ SIGNALS_CASES = [
      "params: signals.noises: expected at most 127 item(s), got 128"),
     ("signals.noises", ["gaussian"], "params: signals.noises[0]: expected a mapping, got 'gaussian' (str)"),
     ("signals.noises", [{"kind": "pink", "sigma": 0.1}],
-     "params: signals.noises[0].kind: unknown kind 'pink'; choose one of: gaussian, spikes, dropout, relative"),
+     "params: signals.noises[0].kind: unknown kind 'pink'; choose one of: gaussian, spikes, dropout, relative, "
+     "laplace, student_t, ar1"),
     ("signals.noises", [{"sigma": 0.1}],
-     "params: signals.noises[0].kind: required key is missing; choose one of: gaussian, spikes, dropout, relative"),
+     "params: signals.noises[0].kind: required key is missing; choose one of: gaussian, spikes, dropout, relative, "
+     "laplace, student_t, ar1"),
     ("signals.noises", [{"kind": "gaussian"}], "params: signals.noises[0].sigma: required key is missing"),
     ("signals.noises", [{"kind": "gaussian", "sigma": float("nan")}],
      "params: signals.noises[0].sigma: expected a finite number >= 0, got nan"),
@@ -156,6 +174,21 @@ SIGNALS_CASES = [
      "params: signals.noises[0].level: -1 is out of range; allowed >= 0"),
     ("signals.noises", [{"kind": "relative", "sigma": 0.1}, {"kind": "relative", "sigma": 0.1000000001}],
      "params: signals.noises[1]: duplicate noise setting 'relative_sigma0.1'"),  # one label, one group
+    ("signals.noises", [{"kind": "gaussian", "sigma": 0.05}, {"kind": "laplace", "sigma": 0.1},
+                        {"kind": "student_t", "sigma": 0.1, "df": 1.5}],
+     "params: signals.noises[2].df: 1.5 is out of range; allowed > 2"),
+    ("signals.noises", [{"kind": "student_t", "sigma": 0.1, "df": float("inf")}],
+     "params: signals.noises[0].df: expected a finite number > 2, got inf"),
+    ("signals.noises", [{"kind": "ar1", "sigma": 0.1, "phi": 0.99}, {"kind": "ar1", "sigma": 0.1, "phi": 1.5}],
+     "params: signals.noises[1].phi: 1.5 is out of range; allowed > -1 and < 1"),
+    ("signals.noises", [{"kind": "ar1", "sigma": 0.1, "phi": "0.5"}],
+     "params: signals.noises[0].phi: expected a number > -1 and < 1, got '0.5' (str)"),
+    ("signals.noises", [{"kind": "ar1", "sigma": 0.1}, {"kind": "ar1", "sigma": 0.1, "phi": 0.5}],
+     "params: signals.noises[0].phi: required key is missing"),
+    ("signals.noises", [{"kind": "ar1", "sigma": 0.1, "phi": 0.5, "df": 3}],
+     "params: signals.noises[0].df: unknown key; allowed keys here: kind, sigma, phi"),
+    ("signals.noises", [{"kind": "student_t", "sigma": 0.1, "df": 3}, {"kind": "student_t", "sigma": 0.1, "df": 3.0}],
+     "params: signals.noises[1]: duplicate noise setting 'student_t_sigma0.1_df3'"),
     ("signals.x_start", float("inf"), "params: signals.x_start: expected a finite number, got inf"),
     ("signals.x_step", 0.0, "params: signals.x_step: 0.0 is out of range; allowed > 0"),
     ("signals.held_out_kinds", ["triangle"],
