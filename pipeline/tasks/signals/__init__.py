@@ -9,12 +9,15 @@ or served re-runs `evaluate`, not training:
 
 - filters.py: the noise an input carries, estimated from the input alone; the classical filters
   (the baselines, and the guard's fallback candidates); the random-walk expert;
+- baselines.py: two more baselines, wavelet shrinkage and total-variation denoising (evaluation
+  alone runs them);
 - guard.py: the do-no-harm guard (guarded_denoise), what is served and scored;
 - scoring.py: the SNR gain, the evaluation next to the tuned classical filters, its figures, the
   gate, and serving;
 - task.py: SignalsTask, the task's contract, naming the functions of all of them.
 
-Imports run one way, task -> scoring -> guard -> filters, each of them -> this module.
+Imports run one way, task -> scoring -> guard -> filters -> baselines, each of them but baselines
+-> this module.
 How each part works and why it is built that way, the guard's bounds included: docs/denoiser.md.
 """
 from __future__ import annotations

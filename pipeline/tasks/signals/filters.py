@@ -1,6 +1,7 @@
 """The classical side of the signal denoiser, numpy and scipy only: the noise an input carries,
-estimated from the input alone; the classical filters (the task's baselines, and the candidates of
-the guard's label-free fallback); and the random-walk expert. Why each bound is where it is:
+estimated from the input alone; the classical filters (the task's baselines, CLASSICAL, with the
+wavelet and total-variation ones of baselines.py; and the candidates of the guard's label-free
+fallback); and the random-walk expert. Why each bound is where it is:
 docs/denoiser.md, "The do-no-harm guard" (steps 1, 4, 6 and 7)."""
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import numpy as np
 from scipy.ndimage import correlate1d, median_filter, uniform_filter1d
 from scipy.signal import savgol_coeffs, wiener
 from scipy.stats import f as f_distribution
+
+from .baselines import total_variation, tv_grid, wavelet_grid, wavelet_shrinkage
 
 # --- the noise an input carries, estimated from the input alone ------------------------
 
@@ -231,9 +234,14 @@ def windows(length: int) -> list[int]:
     return [w for w in WINDOW_GRID if w <= max(3, length // 2)]
 
 
+# The baselines: name -> (filter(noisy, *params), length -> the params tuned on the validation signals).
+# Wavelet shrinkage and total variation live in baselines.py (evaluation alone runs them).
 CLASSICAL: dict[str, tuple[Callable[..., np.ndarray], Callable[[int], list[tuple]]]] = {
     "moving_average": (moving_average, lambda n: [(w,) for w in windows(n)]),
     "savgol": (savitzky_golay, lambda n: [(w, p) for w in windows(n) for p in SAVGOL_ORDERS if p < w]),
     "wiener": (wiener_filter, lambda n: [(w,) for w in windows(n)]),
+    "wavelet": (wavelet_shrinkage, wavelet_grid),
+    "total_variation": (total_variation, tv_grid),
 }
-PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"), "wiener": ("window",)}
+PARAM_NAMES = {"moving_average": ("window",), "savgol": ("window", "polyorder"), "wiener": ("window",),
+               "wavelet": ("basis", "factor"), "total_variation": ("weight",)}

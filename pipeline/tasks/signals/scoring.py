@@ -10,16 +10,17 @@ noise energy to its residual energy, not a mean of per-signal ratios), counted a
 GAIN_CEILING_DB (60: exact up to rounding). Returning the noisy input unchanged gains 0 dB; a
 filter that distorts more than it removes gains < 0 dB.
 
-Baselines, each tuned per group on the VALIDATION signals and scored on the test signals:
-moving average, Savitzky-Golay and Wiener (scipy), windows up to half the signal length
-(a local smoother: Savitzky-Golay of order 2 with a window of the whole signal would be the
-least-squares projection below). Where the family is a linear space (the quadratic families) the
-least-squares projection onto {1, x, x^2} is reported as well: under Gaussian noise it is
-the ceiling for any estimator that knows the family, 10*log10(length / 3) dB on average
-(17.0 dB at 150 points). For the fixed `quadratic` family the curve itself is known, so a
-model may beat it there; under glitches a robust fit may too. A fifth, label-free baseline is
-the guard's own fallback (glitches removed, then a Savitzky-Golay or adaptive Wiener filter
-picked per signal by SURE);
+Baselines, each tuned per group on the VALIDATION signals and scored on the test signals
+(filters.CLASSICAL): moving average, Savitzky-Golay and Wiener (scipy), windows up to half the
+signal length (a local smoother: Savitzky-Golay of order 2 with a window of the whole signal would
+be the least-squares projection below); wavelet shrinkage (basis and share of the universal
+threshold) and total-variation denoising (its weight), both with the noise read from the input.
+Where the family is a linear space (the quadratic families) the least-squares projection onto
+{1, x, x^2} is reported as well: under Gaussian noise it is the ceiling for any estimator that
+knows the family, 10*log10(length / 3) dB on average (17.0 dB at 150 points). For the fixed
+`quadratic` family the curve itself is known, so a model may beat it there; under glitches a
+robust fit may too. A last, label-free baseline is the guard's own fallback (glitches removed, then
+a Savitzky-Golay or adaptive Wiener filter picked per signal by SURE);
 "the best classical filter" of a group is the best of all of them and the noisy input.
 
 What is served and scored is the guarded model (guarded_denoise): the network's output (the
@@ -213,8 +214,9 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict)
             "verdict": verdict.reason,
             "worst_group": f"{worst['group']}: model {worst['model']:.2f} dB vs best classical "
                            f"{worst['best_classical']:.2f} dB",
-            "baselines": "moving average, Savitzky-Golay, Wiener tuned per family x noise on validation "
-                         f"signals, windows {', '.join(map(str, windows(len(test.x))))}; Savitzky-Golay "
+            "baselines": "moving average, Savitzky-Golay, Wiener, wavelet shrinkage, total variation tuned "
+                         "per family x noise on validation signals, windows "
+                         f"{', '.join(map(str, windows(len(test.x))))}; Savitzky-Golay "
                          "picked per signal by SURE (the guard's fallback)",
             "held_out_kinds": ", ".join(test.held_out) or "none",
         },

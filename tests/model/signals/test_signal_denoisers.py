@@ -14,6 +14,7 @@ from pipeline.data.signals import TEST_FILE, TRAIN_FILE, generate_signals, save_
 from pipeline.errors import DataError, ParamsError, PayloadError
 from pipeline.registry import MODELS
 from pipeline.tasks import MAX_METRICS
+from pipeline.tasks.signals.filters import CLASSICAL
 from pipeline.tasks.signals.scoring import passes
 from pipeline.models.signal_denoiser import SignalDenoiser, polynomial_trend, trend_fit_statistics
 from pipeline.models.signal_denoiser_seed import SeedDenoiser
@@ -314,14 +315,14 @@ def test_evaluate_keeps_per_group_figures_in_tables_and_headlines_in_few_metrics
         (f, n) for f in [*FAMILIES, "bumps"] for n in ("gaussian_sigma0.05", "spikes_rate0.02_level1")}
     for row in rows:
         assert {"model", "net", "fallback_share", "trend_share", "walk_share", "worse_share",
-                "best_classical_worse_share", "savgol", "fallback_filter", "ls_bound"} <= set(row)
+                "best_classical_worse_share", *CLASSICAL, "fallback_filter", "ls_bound"} <= set(row)
         assert (row["ls_bound"] != "") == (row["family"] == "random_quadratic")
     # the headline table: the model's figure beside its baselines', the same values as the metrics
     headline = {row["figure"]: row for row in evaluation.tables["headline"]}
     assert headline["test_snr_gain_db"] == {
         "figure": "test_snr_gain_db", "model": m["test_snr_gain_db"], "net": m["test_net_snr_gain_db"],
         "best_classical": m["baseline_best_classical_test_snr_gain_db"],
-        **{name: m[f"baseline_{name}_test_snr_gain_db"] for name in ("moving_average", "savgol", "wiener")}}
+        **{name: m[f"baseline_{name}_test_snr_gain_db"] for name in CLASSICAL}}
     assert headline["test_held_out_worse_than_input_share"]["best_classical"] == \
         m["baseline_best_classical_test_held_out_worse_than_input_share"]
     assert m["test_groups"] == 6 and m["test_held_out_groups"] == 2 and all(isinstance(v, float) for v in m.values())
@@ -332,8 +333,7 @@ def test_evaluate_keeps_per_group_figures_in_tables_and_headlines_in_few_metrics
     assert m["test_held_out_min_snr_gain_db"] == pytest.approx(min(r["model"] for r in held_out), abs=1e-3)
     assert m["test_held_out_worse_than_input_share"] == pytest.approx(np.mean([r["worse_share"] for r in held_out]), abs=1e-4)
     for row in rows:
-        assert row["best_classical"] == max(row[k] for k in ("noisy", "moving_average", "savgol", "wiener",
-                                                               "fallback_filter"))
+        assert row["best_classical"] == max(row[k] for k in ("noisy", *CLASSICAL, "fallback_filter"))
     assert {(r["noise"], r["kinds"]) for r in evaluation.tables["noise_levels"]} == {
         (n, k) for n in ("gaussian_sigma0.05", "spikes_rate0.02_level1") for k in ("trained", "held_out")}
     assert [r["family"] for r in evaluation.tables["kinds"]] == [*FAMILIES, "bumps"]
