@@ -90,6 +90,14 @@ def _label(noise: Section) -> str:
     return noise_label(noise.kind, noise.model_dump())
 
 
+class Sweep(Section):
+    """The evaluation across lengths and noise kinds: every family (held-out kinds included) x `noises`
+    at each of `lengths`, over the same x span as the main files."""
+    lengths: Items(Int(16, 100_000), unique=str)
+    n_per_family: Int(1, 100_000)  # per (family, noise, length), in each of val and test
+    noises: Items(Noise, max_len=127, unique=_label, what="noise setting")
+
+
 class Signals(Section):
     n_per_family: Int(1, 10_000_000)  # training file, per (family, noise) pair
     n_test_per_family: Int(1, 10_000_000)  # held-out test file, per pair
@@ -102,6 +110,7 @@ class Signals(Section):
     # the files name each noise by its label (noise_label): two noises with one label would be one
     # group; labels are stored as int8 (at most 127)
     noises: Items(Noise, max_len=127, unique=_label, what="noise setting")
+    sweep: Sweep
 
     @model_validator(mode="after")
     def _held_out_is_not_trained_on(self) -> Signals:

@@ -5,7 +5,9 @@ model splits it into train/val) and the held-out test set (drawn with `signals.t
 Both also hold `signals.held_out_kinds`, marked so that no model trains on them: their
 training-file rows only tune the classical filters they are compared with. The stage also draws one
 pure and noisy signal per kind x noise (plots/figures/generate_signals/samples.png, its DVC plots),
-before anything is written.
+before anything is written. And the sweep (`signals.sweep`): per length a validation file (drawn
+with [seed, length]) and a test file ([test_seed, length]), every family and held-out kind x the
+sweep's noises, on the main files' x span.
 """
 from __future__ import annotations
 
@@ -32,14 +34,22 @@ def generate(params: dict, out_dir: Path | None = None, figures_dir: Path | None
         signals.TRAIN_FILE: signals.generate_signals(cfg["n_per_family"], seed=params["seed"], **common),
         signals.TEST_FILE: signals.generate_signals(cfg["n_test_per_family"], seed=cfg["test_seed"], **common),
     }
+    sweep = cfg["sweep"]
+    span = cfg["length"] * cfg["x_step"]
+    for length in sweep["lengths"]:
+        layout = {**common, "noises": sweep["noises"], "length": length, "x_step": span / length}
+        for part, seed in (("val", params["seed"]), ("test", cfg["test_seed"])):
+            sets[signals.sweep_file(part, length)] = signals.generate_signals(
+                sweep["n_per_family"], seed=[seed, length], **layout)
     figures = {"samples": data_figures.signal_samples(sets[signals.TRAIN_FILE])} if figures_dir is not None else {}
     summary: dict = {"files": {}}
     with atomic_path(out_dir or paths.dataset_dir("signals")) as tmp:
         tmp.mkdir()
-        for (name, signal_set), part in zip(sets.items(), ("train", "test")):
+        for name, signal_set in sets.items():
             signals.save_signal_set(tmp / name, signal_set)
-            summary[part] = signals.summarize(signal_set)
             summary["files"][name] = file_digest(tmp / name)
+        for name, part in ((signals.TRAIN_FILE, "train"), (signals.TEST_FILE, "test")):
+            summary[part] = signals.summarize(sets[name])
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if figures:
         write_figures(figures_dir, figures)

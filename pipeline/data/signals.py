@@ -68,6 +68,11 @@ from pipeline.io import write_npz
 TRAIN_FILE = "signals.npz"
 TEST_FILE = "signals_test.npz"
 
+
+def sweep_file(part: str, length: int) -> str:
+    """The sweep's file of `part` ("val" or "test") at `length` points (signals.sweep in params.yaml)."""
+    return f"sweep_{part}_{length}.npz"
+
 Noise = Callable[..., np.ndarray]
 
 
@@ -260,7 +265,7 @@ def _name_key(name: str) -> int:
 CHUNK_ROWS = 4096
 
 
-def _child_rng(seed: int, family: str, noise: str, chunk: int) -> np.random.Generator:
+def _child_rng(seed: int | list[int], family: str, noise: str, chunk: int) -> np.random.Generator:
     # Keyed by the names rather than by position (as SeedSequence.spawn would be), so
     # adding, removing or reordering families/noises leaves every other block's draws as
     # they were; spawn_key is SeedSequence's own mechanism for independent child streams.
@@ -283,7 +288,7 @@ def generate_signals(
     length: int = 150,
     x_start: float = -0.5,
     x_step: float = 0.01,
-    seed: int = 0,
+    seed: int | list[int] = 0,  # a SeedSequence entropy: one int, or several (the sweep: [seed, length])
     held_out: list[str] = (),
 ) -> SignalSet:
     """n_per_family samples for every (family, noise) pair, the `held_out` kinds after the

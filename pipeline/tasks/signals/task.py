@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .. import task_class
 from . import epoch_metrics, input_example, prepare, training_plan
-from .scoring import SERVE_PARAMS, SUMMARY_TABLES, evaluate, gate, serve
+from .scoring import SERVE_PARAMS, SUMMARY_TABLES, gate, serve
+from .sweep import evaluate  # the test file's evaluation and the sweep across lengths and noise kinds
 
 
 SignalsTask = task_class("SignalsTask", "signals", __name__, prepare=prepare, evaluate=evaluate, gate=gate,

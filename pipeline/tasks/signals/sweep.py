@@ -1,0 +1,101 @@
+"""The signal models' evaluation across lengths and noise kinds (`signals.sweep` in params.yaml).
+
+Each sweep length has its own validation file (which tunes the classical filters, per group, as
+for the main test file) and test file: every family, held-out kinds included, x the sweep's noises
+(Gaussian, heavy-tailed, coloured). Each family x noise group is scored as the main test file's
+groups are (scoring.group_rows); a cell is one length x noise x kinds (trained or held-out):
+
+- trained kinds: the share of groups where the guarded model beats the best classical filter
+  (wavelet and total variation included), which should be at least TRAINED_PASS_SHARE;
+- held-out kinds: the lowest group gain over the input, which should be at least 0 dB (do no harm);
+- both: the share of signals sent back worse than they came, the model's and the best classical
+  filter's.
+
+A cell that misses says so in its `status`. The cells go to plots/<model>/sweep_cells.csv, every
+group to plots/<model>/sweep.csv, and four figures to the metrics. A model that takes one length
+only (the seed denoiser) is swept at that length alone.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import Evaluation, Prepared
+from . import MinMaxDenoiser, SignalsRaw
+from .guard import guarded_denoise, median_flag_fallback
+from .scoring import _rounded, group_rows, passes
+from .scoring import evaluate as evaluate_test_file
+
+TRAINED_PASS_SHARE = 0.9  # trained kinds: the share of a cell's groups where the model beats the best classical
+
+
+def sweep_rows(model: MinMaxDenoiser, sweep: dict, length: int) -> list[dict]:
+    """Every group of every sweep length the model takes (`length`: its training length, the only one a
+    fixed-length model takes), with its length and whether it passes (scoring.passes)."""
+    rows = []
+    for points, (val, test) in sorted(sweep.items()):
+        if model.fixed_length and points != length:
+            continue
+        guarded = guarded_denoise(model, test.noisy)
+        for row in group_rows(val, test, guarded, median_flag_fallback(test.noisy, guarded)):
+            rows.append({"length": points, **row, "passes": passes(row)})
+    return rows
+
+
+def _status(kinds: str, part: list[dict]) -> str:
+    if kinds == "trained":
+        passing = sum(r["passes"] for r in part)
+        ok = passing >= TRAINED_PASS_SHARE * len(part)
+        return "ok" if ok else f"miss: beats the best classical filter on {passing} of {len(part)} groups"
+    worst = min(part, key=lambda r: r["model"])
+    return "ok" if worst["model"] >= 0 else f"harm: {worst['family']} {worst['model']:+.2f} dB"
+
+
+def sweep_cells(rows: list[dict]) -> list[dict]:
+    """One row per length x noise x kinds: groups, passing, mean and lowest gains, worse shares, status."""
+    cells = []
+    keys = dict.fromkeys((r["length"], r["noise"], "held_out" if r["held_out"] else "trained") for r in rows)
+    for length, noise, kinds in keys:
+        part = [r for r in rows if (r["length"], r["noise"], r["held_out"]) == (length, noise, kinds == "held_out")]
+        cells.append({
+            "length": length, "noise": noise, "kinds": kinds, "groups": len(part),
+            "groups_passing": sum(r["passes"] for r in part),
+            "model": float(np.mean([r["model"] for r in part])),
+            "best_classical": float(np.mean([r["best_classical"] for r in part])),
+            "min_model": min(r["model"] for r in part),
+            "worse_share": float(np.mean([r["worse_share"] for r in part])),
+            "best_classical_worse_share": float(np.mean([r["best_classical_worse_share"] for r in part])),
+            "status": _status(kinds, part),
+        })
+    return cells
+
+
+def sweep_metrics(cells: list[dict]) -> dict[str, float]:
+    """Four figures for the metrics file: cells that hold their rule, of all cells; the lowest held-out
+    group gain; the lowest trained pass share of any cell."""
+    trained = [c for c in cells if c["kinds"] == "trained"]
+    held = [c for c in cells if c["kinds"] == "held_out"]
+    return {
+        "sweep_cells": float(len(cells)),
+        "sweep_cells_ok": float(sum(c["status"] == "ok" for c in cells)),
+        "sweep_held_out_min_snr_gain_db": min((c["min_model"] for c in held), default=float("nan")),
+        "sweep_min_trained_pass_share": min((c["groups_passing"] / c["groups"] for c in trained), default=float("nan")),
+    }
+
+
+def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict) -> Evaluation:
+    """The main test file's evaluation (scoring.evaluate), with the sweep's tables and figures added."""
+    evaluation = evaluate_test_file(model, prepared, block)
+    sweep = prepared.raw.get("sweep") or {}
+    if not sweep:
+        return evaluation
+    rows = sweep_rows(model, sweep, prepared.meta["length"])
+    cells = sweep_cells(rows)
+    misses = [f"{c['length']} points, {c['noise']}, {c['kinds']}: {c['status']}" for c in cells if c["status"] != "ok"]
+    return Evaluation(
+        metrics={**evaluation.metrics, **sweep_metrics(cells)},
+        tables={**evaluation.tables, "sweep": _rounded(rows), "sweep_cells": _rounded(cells)},
+        figures=evaluation.figures,
+        notes={**evaluation.notes,
+               "sweep": f"{len(cells) - len(misses)} of {len(cells)} length x noise cells hold their rule"
+                        + (f"; misses: {'; '.join(misses)}"[:4000] if misses else "")},
+    )
