@@ -33,8 +33,9 @@ def summarize(params: dict) -> dict:
             "passes_gate": verdict.passed,
             "verdict": verdict.reason,
             "figures": {row["figure"]: {k: v for k, v in row.items() if k != "figure"} for row in headline},
+            # those its evaluation wrote (the sweep's cells need the sweep's files in its data)
             "tables": {table: [{c: row[c] for c in columns if c in row} for row in read_table(tables / f"{table}.csv")]
-                       for table, columns in spec.task.summary_tables.items()},
+                       for table, columns in spec.task.summary_tables.items() if (tables / f"{table}.csv").is_file()},
         }
     return summary
 

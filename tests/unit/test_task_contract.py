@@ -78,7 +78,7 @@ def test_the_signal_task_declares_its_own_hooks():
     assert SignalsTask.training_plan is not Task.training_plan
     assert SignalsTask.epoch_metrics is not Task.epoch_metrics
     assert set(SignalsTask.serve_params) == {"noise_sigma"}
-    assert set(SignalsTask.summary_tables) == {"noise_levels"}
+    assert set(SignalsTask.summary_tables) == {"noise_levels", "sweep_cells"}
 
 
 def test_validating_params_loads_no_torch():

@@ -50,7 +50,11 @@ from .guard import Guarded, guarded_denoise, median_flag_fallback
 # Request params (MLflow's `params`, declared in the registered signature): name -> (type, default).
 SERVE_PARAMS = {"noise_sigma": ("double", None)}
 # The per-noise table in reports/summary.md: the guarded model's mean gain beside the best classical filter's
-SUMMARY_TABLES = {"noise_levels": ("noise", "kinds", "model", "best_classical", "groups_passing", "groups")}
+SUMMARY_TABLES = {"noise_levels": ("noise", "kinds", "model", "best_classical", "groups_passing", "groups"),
+                  # the sweep's cells (sweep.py): each length x noise, the model beside the best classical
+                  # filter and the input (0 dB; the worse-than-input shares), and what missed
+                  "sweep_cells": ("length", "noise", "kinds", "model", "best_classical", "min_model", "worse_share",
+                                  "best_classical_worse_share", "groups_passing", "groups", "status")}
 LINEAR_FAMILIES = {"quadratic": 2, "random_quadratic": 2}  # family -> polynomial degree of its space
 
 

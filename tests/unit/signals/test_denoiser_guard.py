@@ -85,6 +85,19 @@ def test_noise_estimate_is_within_ten_percent_of_sigma_on_white_gaussian_noise(s
     assert noise_sigma(smooth + sigma * rng.standard_normal((1, 20_000)))[0] == pytest.approx(sigma, rel=0.1)
 
 
+@pytest.mark.parametrize("noise", [{"kind": "relative", "sigma": 0.05}, {"kind": "laplace", "sigma": 0.05},
+                                   {"kind": "student_t", "sigma": 0.05, "df": 3},
+                                   {"kind": "student_t", "sigma": 0.2, "df": 3}], ids=lambda n: n["kind"])
+@pytest.mark.parametrize("length", [150, 512, 2048])
+def test_the_noise_level_is_within_ten_percent_on_heavy_tailed_as_on_gaussian_noise(noise, length):
+    """The level the guard works with, white noise plus what it flags as glitches (sqrt of Noise.power),
+    against each signal's own noise; heavy tails beyond the flags' bound count as glitches."""
+    s = generate_signals(60, ["sine", "chirp"], [noise], length=length, x_step=1.5 / length, seed=11)
+    level = np.sqrt(estimate_noise(s.noisy).power)
+    true = np.std(s.noisy.astype(np.float64) - s.pure, -1)
+    assert np.median(level / true) == pytest.approx(1.0, abs=0.1)
+
+
 def test_noise_estimate_sees_through_content_that_changes_within_a_few_samples():
     """A sine of period 10 samples, 10x the noise: its second differences read as noise (the
     second-difference estimate is ~1.7x sigma); the fourth differences pass 1/8 as much of it."""
@@ -246,14 +259,14 @@ def test_lack_of_fit_keeps_true_polynomials_at_its_level_and_rejects_more_struct
 def test_a_polynomial_the_test_keeps_is_served_unblended(monkeypatch):
     """At 30 % noise the guard serves the least-squares fit for nearly every quadratic, unblended: on
     a polynomial no smoother improves on it, while the fallback's SURE, the lowest of ~50 candidates,
-    claims a share of a quarter of these answers when allowed to (and costs 0.6 dB)."""
+    claims a share of a quarter of these answers when allowed to (and costs a few tenths of a dB)."""
     s = noisy_set(["random_quadratic"], 0.3, n=200, seed=9)
     model = WithTrend(wobbly(s.pure, 0.1), s.noisy)  # the network's own answer: 4.5 dB below the fit
     settled = guarded_denoise(model, s.noisy)
     monkeypatch.setattr(guard, "SETTLED_MAX_NOISE_RATIO", 0.0)  # never settled: always blended
     blended = guarded_denoise(model, s.noisy)
     assert np.mean(settled.path == TREND) > 0.9 > np.mean(blended.path == TREND) + 0.1
-    assert snr_gain_db(s.noisy, s.pure, settled.denoised) > snr_gain_db(s.noisy, s.pure, blended.denoised) + 0.3
+    assert snr_gain_db(s.noisy, s.pure, settled.denoised) > snr_gain_db(s.noisy, s.pure, blended.denoised) + 0.15
 
 
 def test_an_input_that_is_nearly_all_glitches_keeps_the_network_answer():

@@ -288,12 +288,13 @@ def test_group_index_names_and_take():
 
 def stage_params(**signals_overrides) -> dict:
     signals = {"n_per_family": 4, "n_test_per_family": 3, "test_seed": 8, "length": 32, "x_start": 0.0,
-               "x_step": 0.1, "families": ["sine", "chirp"], "held_out_kinds": ["bumps"], "noises": ALL_NOISES[:2]}
+               "x_step": 0.1, "families": ["sine", "chirp"], "held_out_kinds": ["bumps"], "noises": ALL_NOISES[:2],
+               "sweep": {"lengths": [16], "n_per_family": 1, "noises": ALL_NOISES[:1]}}
     return {"seed": 7, "signals": signals | signals_overrides}
 
 
 def test_stage_writes_a_training_and_a_held_out_test_file(tmp_path, monkeypatch):
-    from pipeline.data.signals import TEST_FILE, TRAIN_FILE
+    from pipeline.data.signals import TEST_FILE, TRAIN_FILE, sweep_file
     from pipeline.generate_signals import generate
 
     monkeypatch.chdir(tmp_path)
@@ -303,7 +304,7 @@ def test_stage_writes_a_training_and_a_held_out_test_file(tmp_path, monkeypatch)
     assert (len(train.family), len(test.family)) == (24, 18)
     assert summary["train"]["n_samples"] == 24 and summary["test"]["n_samples"] == 18
     assert train.held_out == test.held_out == ("bumps",)
-    assert set(summary["files"]) == {TRAIN_FILE, TEST_FILE}
+    assert set(summary["files"]) == {TRAIN_FILE, TEST_FILE, sweep_file("val", 16), sweep_file("test", 16)}
     assert json.loads((out / "summary.json").read_text()) == summary
     np.testing.assert_array_equal(train.x, test.x)
     assert not np.isin(test.noisy[:, 0], train.noisy[:, 0]).any()  # different draws
