@@ -94,7 +94,9 @@ def test_a_given_noise_level_the_input_cannot_hold_is_capped(sine_net, monkeypat
     capped = guarded_denoise(sine_net, s.noisy, wrong)
     np.testing.assert_allclose(capped.noise.sigma, guard.given_sigma_cap(estimated.noise.sigma, 64))
     assert np.all(capped.noise.sigma < wrong)
-    assert snr_gain_db(s.noisy, s.pure, capped.denoised) > snr_gain_db(s.noisy, s.pure, estimated.denoised) - 0.3
+    # the cap (the estimate plus 4 of its standard deviations, 1.5x at 64 points) smooths a little more
+    # than the estimate does: within half a dB of it, where the uncapped level costs more than 1 dB
+    assert snr_gain_db(s.noisy, s.pure, capped.denoised) > snr_gain_db(s.noisy, s.pure, estimated.denoised) - 0.5
     monkeypatch.setattr(guard, "given_sigma_cap", lambda estimate, length: np.full_like(estimate, np.inf))
     uncapped = guarded_denoise(sine_net, s.noisy, wrong)
     assert snr_gain_db(s.noisy, s.pure, uncapped.denoised) < snr_gain_db(s.noisy, s.pure, capped.denoised) - 1

@@ -338,9 +338,12 @@ def test_evaluate_keeps_per_group_figures_in_tables_and_headlines_in_few_metrics
         (n, k) for n in ("gaussian_sigma0.05", "spikes_rate0.02_level1") for k in ("trained", "held_out")}
     assert [r["family"] for r in evaluation.tables["kinds"]] == [*FAMILIES, "bumps"]
     assert set(evaluation.figures) == {"gains", "examples"}
-    # the gate counts the groups that pass their kind's rule
-    assert m["test_groups_passing"] == sum(map(passes, trained))
-    assert m["test_held_out_groups_passing"] == sum(map(passes, held_out))
+    # the gate counts the groups that pass their kind's rule (the tables are rounded to 4 decimals: a
+    # margin within that of its bar may read either way there)
+    for part, key in ((trained, "test_groups_passing"), (held_out, "test_held_out_groups_passing")):
+        near_bar = sum(abs(r["margin_db"]) < 1e-3 or abs(r["margin_db"] + 1.0) < 1e-3 or abs(r["model"]) < 1e-3
+                       for r in part)
+        assert abs(m[key] - sum(map(passes, part))) <= near_bar
     assert evaluation.notes["held_out_kinds"] == "bumps"
 
 

@@ -18,7 +18,10 @@ from pipeline.tasks.signals.baselines import (
 )
 from pipeline.tasks.signals.filters import CLASSICAL, PARAM_NAMES
 
-rng = np.random.default_rng(39)
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh generator per test: each test draws the same numbers in any order (pytest-randomly)."""
+    return np.random.default_rng(39)
 LENGTHS = (16, 32, 33, 150, 512, 2048)
 
 
@@ -32,7 +35,7 @@ def test_detail_sigma_reads_white_noise_within_ten_percent(sigma):
         np.testing.assert_allclose(detail_sigma(noise), sigma, rtol=0.1)
 
 
-def test_detail_sigma_ignores_a_cubic_trend_and_reads_one_signal_or_many():
+def test_detail_sigma_ignores_a_cubic_trend_and_reads_one_signal_or_many(rng):
     t = np.linspace(-1, 1, 4096)
     trend = 40 * t**3 - 7 * t**2 + 3 * t + 1000  # large against the noise: db4's details cancel it
     noise = 0.05 * rng.standard_normal(4096)
@@ -45,14 +48,14 @@ def test_detail_sigma_ignores_a_cubic_trend_and_reads_one_signal_or_many():
 
 
 @pytest.mark.parametrize("length", [16, 33, 150, 2048])
-def test_wavelet_shrinkage_with_factor_zero_gives_the_input_back(length):
+def test_wavelet_shrinkage_with_factor_zero_gives_the_input_back(length, rng):
     noisy = rng.normal(size=(4, length))
     for wavelet in {w for w, _ in wavelet_grid(length)}:
         # up to rounding and the precision pywt holds the longer filters' coefficients to
         np.testing.assert_allclose(wavelet_shrinkage(noisy, wavelet, 0.0), noisy, rtol=0, atol=1e-10)
 
 
-def test_wavelet_shrinkage_brings_a_constant_back_through_small_noise():
+def test_wavelet_shrinkage_brings_a_constant_back_through_small_noise(rng):
     constant = np.full((20, 512), 3.0)
     noisy = constant + 1e-3 * rng.standard_normal(constant.shape)
     for wavelet in WAVELETS:
@@ -62,7 +65,7 @@ def test_wavelet_shrinkage_brings_a_constant_back_through_small_noise():
         assert np.abs(out - constant).max() < 2e-3, wavelet
 
 
-def test_haar_shrinkage_keeps_a_step_on_a_dyadic_boundary():
+def test_haar_shrinkage_keeps_a_step_on_a_dyadic_boundary(rng):
     step = np.repeat([0.0, 1.0], 64)[None, :].repeat(10, 0)
     noisy = step + 0.01 * rng.standard_normal(step.shape)
     out = wavelet_shrinkage(noisy, "haar", 1.0)
@@ -73,7 +76,7 @@ def test_haar_shrinkage_keeps_a_step_on_a_dyadic_boundary():
 
 
 @pytest.mark.parametrize("length", LENGTHS)
-def test_wavelet_shrinkage_keeps_the_shape_of_any_batch_and_of_one_signal(length):
+def test_wavelet_shrinkage_keeps_the_shape_of_any_batch_and_of_one_signal(length, rng):
     noisy = rng.normal(size=(3, length))
     for params in wavelet_grid(length):
         out = wavelet_shrinkage(noisy, *params)
@@ -105,18 +108,18 @@ def tv_objective_minimiser(y: np.ndarray, lam: float) -> np.ndarray:
     return y - d_transpose @ z
 
 
-def test_tv_with_weight_zero_gives_the_input_back():
+def test_tv_with_weight_zero_gives_the_input_back(rng):
     noisy = rng.normal(size=(5, 150))
     np.testing.assert_array_equal(total_variation(noisy, 0.0), noisy)
 
 
-def test_tv_with_a_huge_weight_gives_each_signals_mean():
+def test_tv_with_a_huge_weight_gives_each_signals_mean(rng):
     noisy = rng.normal(size=(5, 150)) + np.arange(5)[:, None]
     out = total_variation(noisy, 1e9)
     np.testing.assert_allclose(out, np.broadcast_to(noisy.mean(-1, keepdims=True), noisy.shape), atol=1e-12)
 
 
-def test_taut_string_matches_a_brute_force_convex_solve_on_small_inputs():
+def test_taut_string_matches_a_brute_force_convex_solve_on_small_inputs(rng):
     for trial in range(300):
         n = int(rng.integers(2, 9))
         y = rng.integers(-2, 3, n).astype(float) if trial % 2 else rng.normal(size=n)  # ties and plain
@@ -125,7 +128,7 @@ def test_taut_string_matches_a_brute_force_convex_solve_on_small_inputs():
                                    err_msg=f"y={y.tolist()} lambda={lam}")
 
 
-def test_tv_recovers_a_piecewise_constant_signal_with_its_jumps():
+def test_tv_recovers_a_piecewise_constant_signal_with_its_jumps(rng):
     pure = np.repeat([0.0, 1.0, -0.5], 50)[None, :].repeat(20, 0)
     noisy = pure + 0.02 * rng.standard_normal(pure.shape)
     out = total_variation(noisy, 8.0)
@@ -139,7 +142,7 @@ def test_tv_recovers_a_piecewise_constant_signal_with_its_jumps():
 
 
 @pytest.mark.parametrize("weight", [0.5, 2.0, 8.0])
-def test_tv_meets_its_optimality_conditions(weight):
+def test_tv_meets_its_optimality_conditions(weight, rng):
     y = np.repeat([0.0, 3.0, 1.0], 50) + rng.normal(size=150)
     lam = weight * detail_sigma(y)
     x = total_variation(y, weight)
@@ -154,7 +157,7 @@ def test_tv_meets_its_optimality_conditions(weight):
     np.testing.assert_allclose(running[:-1][jumps < -1e-9], lam, atol=1e-9)
 
 
-def test_tv_is_the_same_in_any_unit_and_keeps_the_shape():
+def test_tv_is_the_same_in_any_unit_and_keeps_the_shape(rng):
     noisy = rng.normal(size=(2, 3, 40))
     out = total_variation(noisy, 2.0)
     assert out.shape == noisy.shape
