@@ -72,6 +72,6 @@ def test_the_signature_declares_outputs_and_request_params_but_no_input_schema()
 
 
 def test_the_pyfunc_skips_mlflows_type_hint_validation_which_would_quote_the_request():
-    # MLflow wraps a PythonModel's predict at class creation unless this is set
+    # MLflow wraps a PythonModel's predict at class creation, and marks the wrapper, unless this is set
     assert PipelineModel._skip_type_hint_validation is True
-    assert not hasattr(PipelineModel.predict, "__wrapped__")
+    assert not getattr(PipelineModel.predict, "_is_pyfunc", False)
