@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_params, serve_config
+from pipeline.errors import PayloadError
 from pipeline.register import serving_signature
 from pipeline.serving import PipelineModel, RequestError, request_values
 
@@ -49,6 +50,52 @@ def test_a_request_over_the_limit_is_refused_before_the_task_sees_it():
     assert model.task.calls == 0
     assert model.predict(None, np.zeros((1, 100))).shape == (1, 100)  # at the limit: served
     assert model.task.calls == 1
+
+
+class Recording:
+    """A task that records what serve is given; a request of "bad" is malformed. `params`: whether its
+    serve takes request params at all (the stock and lotto tasks' does not)."""
+
+    dataset = "signals"
+
+    def __init__(self, params: bool):
+        self.serve_params = {"noise_sigma": ("double", None)} if params else {}
+        self.calls = []
+        if not params:
+            self.serve = lambda model, meta, request: self._record(model, meta, request, None)
+
+    def _record(self, model, meta, request, params):
+        if isinstance(request, str) and request == "bad":
+            raise PayloadError("expected numbers")
+        self.calls.append((model, meta, request, params))
+        return "answer"
+
+    def serve(self, model, meta, request, params=None):
+        return self._record(model, meta, request, params)
+
+
+def recording(params: bool) -> PipelineModel:
+    model = PipelineModel()
+    model.task, model.model, model.meta, model.max_values = Recording(params), object(), {"length": 150}, 10
+    return model
+
+
+def test_the_model_its_meta_the_request_and_only_declared_params_reach_the_task():
+    served = recording(params=True)
+    request = np.zeros((1, 4))
+    assert served.predict(None, request, params={"noise_sigma": 0.5, "decode": True}) == "answer"
+    [(model, meta, given, params)] = served.task.calls
+    assert model is served.model and meta is served.meta and given is request and params == {"noise_sigma": 0.5}
+    bare = recording(params=False)  # a serve without request params is called without them
+    assert bare.predict(None, request, params={"noise_sigma": 0.5}) == "answer"
+    [(model, meta, given, params)] = bare.task.calls
+    assert model is bare.model and meta is bare.meta and given is request and params is None
+
+
+def test_a_malformed_request_is_a_request_error_with_the_tasks_message():
+    with pytest.raises(RequestError) as err:
+        recording(params=True).predict(None, "bad")
+    assert err.value.message == "bad request: expected numbers"
 
 
 def test_a_version_registered_without_a_limit_serves_any_size():
