@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
+from pipeline.cli import SERVE_THREADS_ENV  # noqa: E402
 from pipeline.registry import MODELS  # noqa: E402
 from pipeline.serve import (TORCH_THREADS_PER_WORKER, free_ports, resolve_model_uri, serve_command,  # noqa: E402
                             start_servers, stop_servers, wait_until_ready)
@@ -135,7 +136,7 @@ def measure(model: str, dataset: str, urls: tuple[str, str], example: dict, seco
 
 def start_identity(path: Path, logs: Path, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_ports(1)[0]
-    env = {**os.environ, "PIPELINE_TORCH_THREADS": str(TORCH_THREADS_PER_WORKER)}
+    env = {**os.environ, SERVE_THREADS_ENV: str(TORCH_THREADS_PER_WORKER)}
     with open(logs / "identity.log", "w") as log:
         proc = subprocess.Popen(serve_command(str(path), "127.0.0.1", port, workers), cwd=REPO, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline import tracking  # noqa: E402
+from pipeline.cli import SERVE_THREADS_ENV  # noqa: E402
 from pipeline.data.signals import generate_signals  # noqa: E402
 from pipeline.registry import MODELS  # noqa: E402
 from pipeline.serve import TORCH_THREADS_PER_WORKER, resolve_model_uri  # noqa: E402
@@ -151,7 +152,7 @@ def main() -> None:
     parser.add_argument("--model", default="signal-denoiser")
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    os.environ.setdefault("PIPELINE_TORCH_THREADS", str(TORCH_THREADS_PER_WORKER))  # as a server worker runs
+    os.environ.setdefault(SERVE_THREADS_ENV, str(TORCH_THREADS_PER_WORKER))  # as a server worker runs
     uri, _ = resolve_model_uri(args.model)
     model = tracking.mlflow().pyfunc.load_model(uri).unwrap_python_model()
     runs = [profile(model, batch, max(3, args.repeats // (1 if batch == 1 else 10))) for batch in (1, 256)]

@@ -69,6 +69,9 @@ def main_wrapper(main: Callable[[list[str] | None], None]) -> Callable[[list[str
 
 # the thread counts the BLAS/OpenMP libraries read from the environment when they load
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# the torch threads of each model-server worker: `python -m pipeline.serve` sets it (unless the caller
+# has), the served pyfunc applies it once at load (pipeline.serving)
+SERVE_THREADS_ENV = "PIPELINE_TORCH_THREADS"
 
 
 def pin_cpu_threads(count: int) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import main_wrapper
+from .cli import SERVE_THREADS_ENV, main_wrapper
 from .errors import PipelineError
 from .registry import MODELS
 from .register import CANDIDATE, CHAMPION, alias_version
@@ -135,9 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     # `mlflow` and the server processes it starts come from this interpreter's environment, also
     # when that environment's bin is not on PATH (`.venv/bin/python -m pipeline.serve ...`)
     os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
-    from .serving import THREADS_ENV  # read by each worker's pyfunc at load; one the caller sets wins
-
-    os.environ.setdefault(THREADS_ENV, str(TORCH_THREADS_PER_WORKER))
+    os.environ.setdefault(SERVE_THREADS_ENV, str(TORCH_THREADS_PER_WORKER))  # one the caller sets wins
     os.execvp(command[0], command)
 
 

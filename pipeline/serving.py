@@ -19,6 +19,7 @@ import mlflow.pyfunc
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from .cli import SERVE_THREADS_ENV
 from .errors import PayloadError
 from .tasks import ModelSpec, load_checkpoint
 
@@ -50,9 +51,6 @@ class RequestError(MlflowException):
             self._message = value
 
 
-THREADS_ENV = "PIPELINE_TORCH_THREADS"
-
-
 def request_values(model_input) -> int:
     """How many values a request holds (rows x columns, images x pixels, signals x points), as
     MLflow's parser gives it: a DataFrame or an array; a list or dict is counted by its leaves."""
@@ -72,7 +70,7 @@ class PipelineModel(mlflow.pyfunc.PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context):
-        threads = os.environ.get(THREADS_ENV)
+        threads = os.environ.get(SERVE_THREADS_ENV)
         if threads:
             import torch
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.cli import SERVE_THREADS_ENV
 from pipeline.registry import MODELS
 from pipeline.register import decide
 from pipeline.tasks import MAX_METRICS, metrics_file_values
@@ -322,14 +323,14 @@ BAD_PAYLOADS = {
 def servers(project, env, tmp_path_factory):
     """{model name: (server URL, fresh-process predictions)} for every registered model: one server
     process per model, all starting at once while a single fresh process predicts with every model."""
-    from pipeline.serve import start_servers, stop_servers, wait_until_ready
+    from pipeline.serve import TORCH_THREADS_PER_WORKER, start_servers, stop_servers, wait_until_ready
 
     logs = tmp_path_factory.mktemp("servers")
     started = start_servers(sorted(BAD_PAYLOADS), logs, cwd=project, env=env)
     try:
         # one torch thread, as each server worker runs (pipeline.serve): another thread count rounds differently
         fresh = run([sys.executable, "-c", FRESH_PREDICT, *started], project,
-                    {**env, "PIPELINE_TORCH_THREADS": "1"}).stdout.strip().splitlines()[-1]
+                    {**env, SERVE_THREADS_ENV: str(TORCH_THREADS_PER_WORKER)}).stdout.strip().splitlines()[-1]
         wait_until_ready(started, logs)
         yield {name: (url, json.loads(fresh)[name]) for name, (_, url) in started.items()}
     finally:

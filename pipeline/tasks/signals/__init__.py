@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from ...data.signals import TEST_FILE, TRAIN_FILE, SignalSet, load_signal_set, sweep_file
+from ...data.signals import TEST_FILE, TRAIN_FILE, SignalSet, load_signal_set
 from ...errors import DataError, ParamsError
 from ...training import Callback, FitState, LossFn, Phase, Plan, TrainConfig, adam, single_phase
 from .. import Prepared
@@ -160,20 +160,13 @@ def _layout(s: SignalSet) -> tuple:
     return s.family_names, s.noise_names, s.held_out
 
 
-class SignalsRaw(TypedDict, total=False):
-    """Prepared.raw: validation and test sets in raw units, held-out kinds included; `sweep`: length ->
-    (validation, test) sets of the evaluation across lengths and noise kinds, where the data has them."""
+class SignalsRaw(TypedDict):
+    """Prepared.raw: validation and test sets in raw units, held-out kinds included; `data_dir`, where
+    the evaluation reads the sweep's files (sweep.py; training does not read them)."""
 
     val: SignalSet
     test: SignalSet
-    sweep: dict[int, tuple[SignalSet, SignalSet]]
-
-
-def load_sweep(data_dir: Path) -> dict[int, tuple[SignalSet, SignalSet]]:
-    """The sweep files in `data_dir` (pipeline.generate_signals), by length."""
-    lengths = sorted(int(p.stem.rsplit("_", 1)[1]) for p in Path(data_dir).glob(sweep_file("val", "*")))
-    return {n: (load_signal_set(Path(data_dir) / sweep_file("val", n)), load_signal_set(Path(data_dir) / sweep_file("test", n)))
-            for n in lengths}
+    data_dir: Path
 
 
 def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[SignalsRaw]:
@@ -196,7 +189,7 @@ def prepare(data_dir: Path, block: dict, key: str, seed: int) -> Prepared[Signal
         val=_with_both_signs(_tensors(val.take(val.trainable), block["targets"]), block, seed, 2),
         test=_tensors(test, block["targets"]),
         meta=meta,
-        raw={"val": val, "test": test, "sweep": load_sweep(data_dir)},
+        raw={"val": val, "test": test, "data_dir": Path(data_dir)},
     )
 
 

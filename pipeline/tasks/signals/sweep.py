@@ -17,8 +17,11 @@ only (the seed denoiser) is swept at that length alone.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from ...data.signals import SignalSet, load_signal_set, sweep_file
 from .. import Evaluation, Prepared
 from . import MinMaxDenoiser, SignalsRaw
 from .guard import guarded_denoise, median_flag_fallback
@@ -26,6 +29,13 @@ from .scoring import _rounded, group_rows, passes
 from .scoring import evaluate as evaluate_test_file
 
 TRAINED_PASS_SHARE = 0.9  # trained kinds: the share of a cell's groups where the model beats the best classical
+
+
+def load_sweep(data_dir: Path) -> dict[int, tuple[SignalSet, SignalSet]]:
+    """The sweep files in `data_dir` (pipeline.generate_signals), by length: (validation, test)."""
+    lengths = sorted(int(p.stem.rsplit("_", 1)[1]) for p in Path(data_dir).glob(sweep_file("val", "*")))
+    return {n: (load_signal_set(Path(data_dir) / sweep_file("val", n)), load_signal_set(Path(data_dir) / sweep_file("test", n)))
+            for n in lengths}
 
 
 def sweep_rows(model: MinMaxDenoiser, sweep: dict, length: int) -> list[dict]:
@@ -85,7 +95,8 @@ def sweep_metrics(cells: list[dict]) -> dict[str, float]:
 def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict) -> Evaluation:
     """The main test file's evaluation (scoring.evaluate), with the sweep's tables and figures added."""
     evaluation = evaluate_test_file(model, prepared, block)
-    sweep = prepared.raw.get("sweep") or {}
+    data_dir = prepared.raw.get("data_dir")
+    sweep = load_sweep(data_dir) if data_dir is not None else {}
     if not sweep:
         return evaluation
     rows = sweep_rows(model, sweep, prepared.meta["length"])

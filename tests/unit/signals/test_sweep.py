@@ -7,8 +7,7 @@ import pytest
 from pipeline.config import load_params
 from pipeline.data.signals import load_signal_set, sweep_file
 from pipeline.generate_signals import generate
-from pipeline.tasks.signals import load_sweep
-from pipeline.tasks.signals.sweep import TRAINED_PASS_SHARE, sweep_cells, sweep_metrics
+from pipeline.tasks.signals.sweep import TRAINED_PASS_SHARE, load_sweep, sweep_cells, sweep_metrics
 
 
 def row(length, noise, held_out, model, best, family="sine", worse=0.0):
