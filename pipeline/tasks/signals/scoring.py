@@ -333,7 +333,9 @@ def serve(model: MinMaxDenoiser, meta: dict, request, params: dict | None = None
     `params.noise_sigma` where the caller knows it, capped by given_sigma_cap; same units), `path` ("model";
     "trend" where the model's answer is its polynomial expert taken whole; "blend" where the guard
     mixed the model's answer with a classical filter; "fallback" where it replaced it by one; "walk"
-    where the input looked like a random walk and got the walk's own smoother) and
+    where the input looked like a random walk and got the walk's own smoother; "input" where the
+    signal is too short for the guard to tell noise from content, GUARD_MIN_LENGTH, and comes back as it
+    came) and
     `fallback_share` (the classical filter's share of the answer, 0 to 1)."""
     not_numbers = PayloadError("signals must be rows of numbers of equal length")
     if isinstance(request, pd.DataFrame):

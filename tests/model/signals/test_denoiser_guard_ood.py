@@ -100,3 +100,33 @@ def test_a_given_noise_level_the_input_cannot_hold_is_capped(sine_net, monkeypat
     monkeypatch.setattr(guard, "given_sigma_cap", lambda estimate, length: np.full_like(estimate, np.inf))
     uncapped = guarded_denoise(sine_net, s.noisy, wrong)
     assert snr_gain_db(s.noisy, s.pure, uncapped.denoised) < snr_gain_db(s.noisy, s.pure, capped.denoised) - 1
+
+
+SHORT_SPAN = {"length": 32, "x_step": 1.5 / 32}  # the sweep's 32 points over the main files' span
+
+
+def test_signals_too_short_for_the_guard_come_back_as_they_came(sine_net):
+    """Damped sines and bumps at 32 points over the usual span, a few samples across each feature:
+    their own content reads as noise (the estimate well above the true level), and every path of
+    the guard (the network, the fallback) takes content for noise and does harm. Shorter than
+    GUARD_MIN_LENGTH, the answer is the input itself: never worse than what came in."""
+    s = generate_signals(50, ["damped_sine", "bumps"], [{"kind": "relative", "sigma": 0.05}], seed=3, **SHORT_SPAN)
+    guarded = guarded_denoise(sine_net, s.noisy)
+    assert np.median(guarded.noise.sigma / (0.05 * np.ptp(s.pure, -1))) > 1.5  # fooled
+    assert snr_gain_db(s.noisy, s.pure, guarded.classical) < 0
+    assert snr_gain_db(s.noisy, s.pure, guarded.net) < 0
+    np.testing.assert_array_equal(guarded.denoised, s.noisy)
+    assert set(guarded.path) == {"input"} and np.all(guarded.fallback_share == 0)
+    assert snr_gain_db(s.noisy, s.pure, guarded.denoised) == 0
+
+
+def test_the_guard_judges_every_signal_from_its_shortest_length_on(sine_net):
+    """GUARD_MIN_LENGTH is the first length the guard answers itself: one point shorter comes back
+    as it came, at that length the network's sines get the network's answer."""
+    shortest = guard.GUARD_MIN_LENGTH
+    s = generate_signals(20, ["sine"], SINE_NOISE, length=shortest, x_step=0.64 / shortest, seed=4)
+    at = guarded_denoise(sine_net, s.noisy)
+    assert np.mean(at.path == "input") == 0 and snr_gain_db(s.noisy, s.pure, at.denoised) > 3
+    below = guarded_denoise(sine_net, s.noisy[:, : shortest - 1])
+    assert set(below.path) == {"input"}
+    np.testing.assert_array_equal(below.denoised, s.noisy[:, : shortest - 1])

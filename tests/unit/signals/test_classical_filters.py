@@ -116,7 +116,7 @@ def test_group_rows_score_every_family_and_noise_and_bound_only_linear_families(
     noise = estimate_noise(test.noisy)
     nowhere = np.zeros(len(test.noisy), bool)
     identity = Guarded(test.noisy, test.noisy, fallback_filter(test.noisy, noise)[0], noise, np.zeros(len(test.noisy)),
-                       nowhere, nowhere)
+                       nowhere, nowhere, nowhere)
     rows = group_rows(val, test, identity, identity.classical)  # the identity as the "model"
     assert [r["group"] for r in rows] == [f"{f}/{n}" for f in families for n in test.noise_names]
     for row in rows:

@@ -358,7 +358,7 @@ def test_a_flagged_point_the_network_keeps_is_signal_and_one_it_removes_a_glitch
 
 
 def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
-    clean = np.repeat([[0.0, 1.0, 0.0, 2.0]], 8, axis=1).astype(np.float32)  # steps: sigma-hat is rounding
+    clean = np.repeat([[0.0, 1.0, 0.0, 2.0]], 16, axis=1).astype(np.float32)  # steps: sigma-hat is rounding
     assert noise_sigma(clean)[0] == float32_resolution(clean)[0] > 0
     assert not acceptable(clean, clean + 0.01, estimate_noise(clean))[0]
     guarded = guarded_denoise(Answers(clean + 0.01, clean), clean)
