@@ -49,6 +49,7 @@ SCHEMAS = {
     "leave_kind_out": _schema("benchmarks/denoiser/leave_kind_out.py", "epochs", "groups_passing", "groups", "kinds"),
     "held_out_sample": _schema("benchmarks/denoiser/held_out_sample.py", "per_group", "draw_size", "draws", "groups",
                                "passing"),
+    "guard_ablation": _schema("benchmarks/denoiser/guard_ablation.py", "threshold_db", "sets", "ablations"),
     "known_noise": _schema("benchmarks/denoiser/known_noise.py", "groups", "totals"),
     "walk_limit": _schema("benchmarks/denoiser/walk_limit.py", "per_group", "groups"),
     "noise_estimator": _schema("benchmarks/denoiser/noise_estimator.py", "per_group", "families", "cells"),

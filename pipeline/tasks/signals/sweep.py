@@ -11,7 +11,8 @@ groups are (scoring.group_rows); a cell is one length x noise x kinds (trained o
 - both: the share of signals sent back worse than they came, the model's and the best classical
   filter's.
 
-A cell that misses says so in its `status`. The cells go to plots/<model>/sweep_cells.csv, every
+A cell that misses says so in its `status` (and, under the guard's GUARD_MIN_LENGTH, that the answer
+there is the input itself). The cells go to plots/<model>/sweep_cells.csv, every
 group to plots/<model>/sweep.csv, and four figures to the metrics. A model that takes one length
 only (the seed denoiser) is swept at that length alone.
 """
@@ -24,7 +25,7 @@ import numpy as np
 from ...data.signals import SignalSet, load_signal_set, sweep_file
 from .. import Evaluation, Prepared
 from . import MinMaxDenoiser, SignalsRaw
-from .guard import guarded_denoise, median_flag_fallback
+from .guard import GUARD_MIN_LENGTH, guarded_denoise, median_flag_fallback
 from .scoring import _rounded, group_rows, passes
 from .scoring import evaluate as evaluate_test_file
 
@@ -55,7 +56,8 @@ def _status(kinds: str, part: list[dict]) -> str:
     if kinds == "trained":
         passing = sum(r["passes"] for r in part)
         ok = passing >= TRAINED_PASS_SHARE * len(part)
-        return "ok" if ok else f"miss: beats the best classical filter on {passing} of {len(part)} groups"
+        short = f" (under {GUARD_MIN_LENGTH} points the guard returns the input)" if part[0]["length"] < GUARD_MIN_LENGTH else ""
+        return "ok" if ok else f"miss: beats the best classical filter on {passing} of {len(part)} groups{short}"
     worst = min(part, key=lambda r: r["model"])
     return "ok" if worst["model"] >= 0 else f"harm: {worst['family']} {worst['model']:+.2f} dB"
 

@@ -7,6 +7,7 @@ import pytest
 from pipeline.config import load_params
 from pipeline.data.signals import load_signal_set, sweep_file
 from pipeline.generate_signals import generate
+from pipeline.tasks.signals.guard import GUARD_MIN_LENGTH
 from pipeline.tasks.signals.sweep import TRAINED_PASS_SHARE, load_sweep, sweep_cells, sweep_metrics
 
 
@@ -26,6 +27,15 @@ def test_a_trained_cell_holds_at_the_pass_share_and_misses_below_it():
     missing = holding[1:] + [row(64, "laplace", False, 3.0, 4.0)]
     [cell] = sweep_cells(missing)
     assert cell["status"] == f"miss: beats the best classical filter on {need - 1} of {n} groups"
+
+
+def test_a_trained_cell_too_short_for_the_guard_says_the_answer_is_the_input():
+    short = [row(GUARD_MIN_LENGTH - 1, "laplace", False, 0.0, 2.0) for _ in range(10)]
+    [cell] = sweep_cells(short)
+    assert cell["status"] == ("miss: beats the best classical filter on 0 of 10 groups "
+                              f"(under {GUARD_MIN_LENGTH} points the guard returns the input)")
+    [cell] = sweep_cells([{**r, "length": GUARD_MIN_LENGTH} for r in short])
+    assert cell["status"] == "miss: beats the best classical filter on 0 of 10 groups"
 
 
 def test_a_held_out_cell_is_harmed_by_one_group_below_zero_db():
