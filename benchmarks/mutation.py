@@ -105,6 +105,14 @@ GROUPS: dict[str, Group] = {
     "mnist_parser": Group("MNIST IDX reader: bad files named by file and problem",
                           _f("pipeline.data.mnist", "x_read_idx", "x_load_mnist", "x__read_bytes"),
                           ("tests/data/test_mnist.py",) + BAD_INPUT),
+    "signal_short": Group("signal guard: signals too short to judge come back as they came; the sweep's cell rules",
+                          _f("pipeline.tasks.signals.guard", "x_too_short")
+                          + _f("pipeline.tasks.signals.sweep", "x__status", "x_sweep_cells", "x_sweep_metrics"),
+                          ("tests/unit/signals/test_sweep.py",
+                           "tests/model/signals/test_denoiser_guard_ood.py::"
+                           "test_signals_too_short_for_the_guard_come_back_as_they_came",
+                           "tests/model/signals/test_denoiser_guard_ood.py::"
+                           "test_the_guard_judges_every_signal_from_its_shortest_length_on")),
     # the acceptance checks, not the whole guarded_denoise: a wrong check serves a wrong answer
     "signal_guard": Group("signal guard: acceptance checks, the blend check, the fallback filter",
                           _f("pipeline.tasks.signals.guard", "x__residual_off_glitches", "x_acceptable",

@@ -30,9 +30,8 @@ CHAMPION, CANDIDATE = "champion", "candidate"
 def _requirements() -> list[str]:
     import importlib.metadata as md
 
-    return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas")]
-
-
+    # scipy and PyWavelets: the signal denoisers' guard filters with them
+    return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas", "scipy", "PyWavelets")]
 
 
 def existing_version(client, name: str, checkpoint_md5: str, serving_code: str, serve_config: str):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import MinMaxDenoiser, denoise
+from .baselines import wavelet_fallbacks
 from .filters import (CLASSICAL, TREND_KEEP, Noise, adaptive_wiener, deglitch, estimate_noise, lack_of_fit,
                       ls_projection, robust_trend, savgol_trace, savitzky_golay, windows)
 from .walk import local_level_dof, local_level_smoother, walk_fit, walk_keeps
@@ -35,6 +36,11 @@ MODEL, TREND, BLEND, FALLBACK, WALK, INPUT = "model", "trend", "blend", "fallbac
 # gained 1.8 dB (held-out) and 4.3 dB (trained) on average; 48 lies between the lengths measured
 # (docs/denoiser.md, "Across lengths and noise kinds: the sweep").
 GUARD_MIN_LENGTH = 48
+
+
+def too_short(noisy: np.ndarray) -> np.ndarray:
+    """(N,) bool: the signals the guard sends back as they came, those shorter than GUARD_MIN_LENGTH."""
+    return np.full(len(noisy), np.shape(noisy)[-1] < GUARD_MIN_LENGTH)
 
 
 def _residual_off_glitches(noisy: np.ndarray, denoised: np.ndarray, noise: Noise) -> tuple[np.ndarray, np.ndarray]:
@@ -70,15 +76,17 @@ FALLBACK_WIENER_MAX_WINDOW = 21  # wider adaptive windows smooth like the Savitz
 
 
 def fallback_candidates(clean: np.ndarray):
-    """(output, divergence) of every filter the fallback may pick: Savitzky-Golay filters, then
-    adaptive Wiener filters (these keep jumps at 1-3 % noise, where smoothing across them costs
-    more than the noise)."""
+    """(output, divergence) of every filter the fallback may pick: Savitzky-Golay filters, adaptive
+    Wiener filters (these keep jumps at 1-3 % noise, where smoothing across them costs more than the
+    noise), then wavelet shrinkage (wavelet_fallbacks: square waves, steps and long smooth signals,
+    where a tuned wavelet filter is the best classical one)."""
     length = clean.shape[-1]
     for window, polyorder in CLASSICAL["savgol"][1](length):
         yield savitzky_golay(clean, window, polyorder), savgol_trace(window, polyorder, length)
     for window in windows(length):
         if window <= FALLBACK_WIENER_MAX_WINDOW:
             yield adaptive_wiener(clean, window)
+    yield from wavelet_fallbacks(clean)
 
 
 FALLBACK_CHUNK = 256  # signals scored at once: every candidate's output for them is held in memory
@@ -310,7 +318,7 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
             denoised[np.flatnonzero(walk)[keeps]] = smoothed[keeps]
             walk[walk] = keeps
             noise, share = Noise(np.where(walk, fit.sigma, noise.sigma), noise.glitches), np.where(walk, 0.0, share)
-    unchanged = np.full(len(noisy), noisy.shape[-1] < GUARD_MIN_LENGTH)
+    unchanged = too_short(noisy)
     if unchanged.any():  # every path above is still computed: the evaluation scores each of them
         denoised = np.asarray(noisy, np.float32).copy()
         share, trend, walk = np.zeros(len(noisy)), np.zeros(len(noisy), bool), np.zeros(len(noisy), bool)
