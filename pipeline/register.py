@@ -30,8 +30,8 @@ CHAMPION, CANDIDATE = "champion", "candidate"
 def _requirements() -> list[str]:
     import importlib.metadata as md
 
-    # scipy and PyWavelets: the signal denoisers' guard filters with them
-    return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas", "scipy", "PyWavelets")]
+    # scipy: the signal denoisers' guard filters with it
+    return [f"{pkg}=={md.version(pkg)}" for pkg in ("mlflow", "torch", "numpy", "pandas", "scipy")]
 
 
 def existing_version(client, name: str, checkpoint_md5: str, serving_code: str, serve_config: str):

@@ -53,7 +53,6 @@ ABLATIONS = {
     "sign_test": ("the harm check by the residual's size alone", [("guard", "GUARD_MAX_SAME_SIGN", 1.0)]),
     "residual_clip": ("residual points counted whatever their size", [("guard", "GUARD_RESIDUAL_CLIP", np.inf)]),
     "adaptive_wiener": ("no adaptive Wiener fallback candidates", [("guard", "FALLBACK_WIENER_MAX_WINDOW", 0)]),
-    "wavelet_fallbacks": ("no wavelet fallback candidates", [("guard", "wavelet_fallbacks", lambda clean: iter(()))]),
     "walk_expert": ("no random-walk expert", [("walk", "WALK_MIN_LENGTH", 10**9)]),
     "walk_spectrum_test": ("walks recognised by their short lags alone", [("walk", "_walk_spectrum_fits", _never)]),
     "walk_gcv_check": ("the walk expert's answer never judged by GCV",

@@ -9,8 +9,8 @@ or served re-runs `evaluate`, not training:
 
 - filters.py: the noise an input carries, estimated from the input alone; the classical filters
   (the baselines, and the guard's fallback candidates); the random-walk expert;
-- baselines.py: two more baselines, wavelet shrinkage and total-variation denoising, and the
-  guard's wavelet fallback candidates;
+- baselines.py: two more baselines, wavelet shrinkage and total-variation denoising (evaluation
+  alone runs them);
 - guard.py: the do-no-harm guard (guarded_denoise), what is served and scored;
 - scoring.py: the SNR gain, the evaluation next to the tuned classical filters, its figures, the
   gate, and serving;

@@ -2,10 +2,9 @@
 denoising. Both are label-free (each reads the noise from its input: detail_sigma) and get their
 few params tuned per group on the validation signals like every filter in filters.CLASSICAL.
 
-The guard's fallback also tries wavelet shrinkage (wavelet_fallbacks: an orthogonal transform,
-so SURE can score it). PyWavelets is imported where a transform runs, and registered versions
-list it among their requirements (pipeline.register). Imports: filters, guard -> this module,
-never back."""
+Evaluation alone runs them: the guard never does, so PyWavelets is imported where a transform runs,
+and a served model (its code imports filters.py, and so this module) needs no package it did not.
+Imports: filters -> this module, never back."""
 from __future__ import annotations
 
 import math
@@ -72,38 +71,6 @@ def wavelet_shrinkage(noisy: np.ndarray, wavelet: str, factor: float) -> np.ndar
 def wavelet_grid(length: int) -> list[tuple[str, float]]:
     """(wavelet, factor) for every wavelet that decomposes `length` points at least once."""
     return [(w, f) for w in WAVELETS if wavelet_levels(length, w) >= 1 for f in THRESHOLD_FACTORS]
-
-
-# The guard's wavelet candidates: shares of the universal threshold (their SURE picks one per signal,
-# so the lowest, 0.125, which keeps nearly every detail, would add a near-identity candidate and little
-# else). Periodized edges make the transform orthogonal, so soft thresholding's divergence is the
-# number of coefficients it keeps (Donoho and Johnstone's SureShrink); the mirrored edges of
-# wavelet_shrinkage are not orthogonal and have no such count.
-FALLBACK_WAVELET_FACTORS = (0.25, 0.5, 0.75, 1.0)
-FALLBACK_WAVELET_MODE = "periodization"
-
-
-def wavelet_fallbacks(clean: np.ndarray):
-    """(output, divergence (N,)) of soft wavelet shrinkage for every wavelet of WAVELETS that fits
-    and every factor of FALLBACK_WAVELET_FACTORS, on an orthogonal (periodized) transform: the
-    divergence is the number of coefficients kept, the coarsest approximation's and the details
-    above the threshold (factor x detail_sigma x sqrt(2 ln length))."""
-    import pywt
-
-    clean = np.asarray(clean, np.float64)
-    length = clean.shape[-1]
-    universal = (detail_sigma(clean) * math.sqrt(2 * math.log(length)))[:, None]
-    for wavelet in WAVELETS:
-        levels = wavelet_levels(length, wavelet)
-        if levels < 1:
-            continue
-        coefficients = pywt.wavedec(clean, wavelet, mode=FALLBACK_WAVELET_MODE, level=levels, axis=-1)
-        for factor in FALLBACK_WAVELET_FACTORS:
-            threshold = factor * universal
-            details = [np.sign(d) * np.maximum(np.abs(d) - threshold, 0.0) for d in coefficients[1:]]
-            kept = coefficients[0].shape[-1] + sum(np.sum(np.abs(d) > threshold, -1) for d in coefficients[1:])
-            out = pywt.waverec([coefficients[0], *details], wavelet, mode=FALLBACK_WAVELET_MODE, axis=-1)
-            yield out[..., :length], kept.astype(np.float64)
 
 
 # --- total-variation denoising ----------------------------------------------------------

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import MinMaxDenoiser, denoise
-from .baselines import wavelet_fallbacks
 from .filters import (CLASSICAL, TREND_KEEP, Noise, adaptive_wiener, deglitch, estimate_noise, lack_of_fit,
                       ls_projection, robust_trend, savgol_trace, savitzky_golay, windows)
 from .walk import local_level_dof, local_level_smoother, walk_fit, walk_keeps
@@ -76,17 +75,15 @@ FALLBACK_WIENER_MAX_WINDOW = 21  # wider adaptive windows smooth like the Savitz
 
 
 def fallback_candidates(clean: np.ndarray):
-    """(output, divergence) of every filter the fallback may pick: Savitzky-Golay filters, adaptive
-    Wiener filters (these keep jumps at 1-3 % noise, where smoothing across them costs more than the
-    noise), then wavelet shrinkage (wavelet_fallbacks: square waves, steps and long smooth signals,
-    where a tuned wavelet filter is the best classical one)."""
+    """(output, divergence) of every filter the fallback may pick: Savitzky-Golay filters, then
+    adaptive Wiener filters (these keep jumps at 1-3 % noise, where smoothing across them costs
+    more than the noise)."""
     length = clean.shape[-1]
     for window, polyorder in CLASSICAL["savgol"][1](length):
         yield savitzky_golay(clean, window, polyorder), savgol_trace(window, polyorder, length)
     for window in windows(length):
         if window <= FALLBACK_WIENER_MAX_WINDOW:
             yield adaptive_wiener(clean, window)
-    yield from wavelet_fallbacks(clean)
 
 
 FALLBACK_CHUNK = 256  # signals scored at once: every candidate's output for them is held in memory

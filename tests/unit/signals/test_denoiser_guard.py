@@ -363,9 +363,7 @@ def test_a_noiseless_input_comes_back_unchanged_when_the_answer_differs():
     assert not acceptable(clean, clean + 0.01, estimate_noise(clean))[0]
     guarded = guarded_denoise(Answers(clean + 0.01, clean), clean)
     assert list(guarded.path) == [FALLBACK]
-    # unchanged up to the rounding of a filter that reconstructs it (a wavelet transform and back),
-    # far below the float32 step the noise level is held to
-    np.testing.assert_allclose(guarded.denoised, clean, rtol=0, atol=1e-3 * float32_resolution(clean)[0])
+    np.testing.assert_array_equal(guarded.denoised, clean)
 
 
 def test_a_signals_answer_does_not_depend_on_the_request_it_came_in():

@@ -6,16 +6,13 @@ import pytest
 import pywt
 from scipy.optimize import lsq_linear
 
-from pipeline.data.signals import generate_signals
 from pipeline.tasks.signals.baselines import (
-    FALLBACK_WAVELET_FACTORS,
     WAVELETS,
     detail_sigma,
     taut_string,
     total_variation,
     tv_grid,
     wavelet_grid,
-    wavelet_fallbacks,
     wavelet_levels,
     wavelet_shrinkage,
 )
@@ -180,46 +177,3 @@ def test_both_are_baselines_with_named_params():
     assert CLASSICAL["total_variation"] == (total_variation, tv_grid)
     for name in ("wavelet", "total_variation"):
         assert all(len(params) == len(PARAM_NAMES[name]) for params in CLASSICAL[name][1](150))
-
-
-@pytest.mark.parametrize("length", [64, 150, 512])
-def test_the_guards_wavelet_candidates_have_the_divergence_sure_needs(length, monkeypatch):
-    """The guard scores its wavelet candidates by SURE with the number of coefficients each keeps as
-    its divergence: on the periodized (orthogonal) transform that is the trace of the candidate's
-    Jacobian with its threshold held fixed (SURE's usual reading), exactly where the length halves
-    evenly down every level (64, 512) and within 8 % where it does not (150)."""
-    from pipeline.tasks.signals import baselines
-
-    x = generate_signals(2, ["heavisine", "steps", "sine"], [{"kind": "relative", "sigma": 0.05}], length=length,
-                         x_step=1.5 / length, seed=1).noisy.astype(np.float64)
-    candidates = list(wavelet_fallbacks(x))
-    assert len(candidates) == sum(wavelet_levels(length, w) >= 1 for w in WAVELETS) * len(FALLBACK_WAVELET_FACTORS)
-    sigma = detail_sigma(x)
-    monkeypatch.setattr(baselines, "detail_sigma", lambda values: sigma)  # the threshold held fixed
-    traces, step = np.zeros((len(candidates), len(x))), 1e-6
-    for i in range(length):
-        bump = np.zeros_like(x)
-        bump[:, i] = step
-        up, down = wavelet_fallbacks(x + bump), wavelet_fallbacks(x - bump)
-        traces += np.stack([(a[:, i] - b[:, i]) / (2 * step) for (a, _), (b, _) in zip(up, down)])
-    for (out, divergence), trace in zip(candidates, traces):
-        assert out.shape == x.shape and divergence.shape == (len(x),)
-        # 150: the count reads a coefficient or two high, never low (SURE then errs against the candidate);
-        # 512: a coefficient within the finite step of its threshold moves the trace by a fraction
-        np.testing.assert_allclose(divergence, trace, rtol={64: 1e-4, 150: 0.08, 512: 2e-3}[length])
-        assert np.all(divergence >= trace - 0.5)
-
-
-def test_the_guards_wavelet_candidates_keep_a_step_and_clear_the_noise_around_it():
-    """A step under 5 % noise: the Haar candidate at the universal threshold keeps the jump and
-    removes most of the noise; more shrinkage keeps fewer coefficients."""
-    rng = np.random.default_rng(0)
-    pure = np.where(np.arange(256) < 100, 0.0, 1.0)[None].repeat(4, 0)
-    noisy = pure + 0.05 * rng.standard_normal(pure.shape)
-    candidates = list(wavelet_fallbacks(noisy))
-    haar = [c for c in candidates[: len(FALLBACK_WAVELET_FACTORS)]]
-    kept = [c[1].mean() for c in haar]
-    assert kept == sorted(kept, reverse=True)
-    out = haar[-1][0]
-    assert np.mean((out - pure) ** 2) < 0.4 * np.mean((noisy - pure) ** 2)  # soft thresholding: a little bias
-    assert np.all(out[:, 110:] - out[:, :90].mean(-1, keepdims=True) > 0.8)
