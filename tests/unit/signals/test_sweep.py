@@ -47,6 +47,36 @@ def test_a_held_out_cell_is_harmed_by_one_group_below_zero_db():
     assert cell["status"] == "ok"  # 0 dB: the input back, no harm
 
 
+def test_a_cell_holds_the_means_of_its_groups_beside_the_best_classical_filter():
+    rows = [row(150, "laplace", False, 5.0, 4.0, worse=0.1), row(150, "laplace", False, 3.0, 2.0, worse=0.3)]
+    rows[1]["best_classical_worse_share"] = 0.25
+    [cell] = sweep_cells(rows)
+    assert cell["model"] == pytest.approx(4.0) and cell["best_classical"] == pytest.approx(3.0)
+    assert cell["min_model"] == 3.0
+    assert cell["worse_share"] == pytest.approx(0.2) and cell["best_classical_worse_share"] == pytest.approx(0.375)
+
+
+def test_the_metrics_of_a_sweep_with_one_kind_of_cell_leave_the_other_figure_unset():
+    trained_only = sweep_metrics(sweep_cells([row(150, "laplace", False, 5.0, 4.0)]))
+    assert trained_only["sweep_min_trained_pass_share"] == 1.0
+    assert isinstance(trained_only["sweep_held_out_min_snr_gain_db"], float)
+    assert np.isnan(trained_only["sweep_held_out_min_snr_gain_db"])
+    held_only = sweep_metrics(sweep_cells([row(150, "laplace", True, -0.5, 0.0, "bumps")]))
+    assert held_only["sweep_held_out_min_snr_gain_db"] == -0.5
+    assert isinstance(held_only["sweep_min_trained_pass_share"], float)
+    assert np.isnan(held_only["sweep_min_trained_pass_share"])
+
+
+def test_the_metrics_count_cells_that_hold_and_take_the_trained_cells_lowest_pass_share():
+    rows = [row(64, "laplace", False, 5.0, 4.0), row(64, "laplace", False, 3.0, 4.0),  # trained: 1 of 2
+            row(64, "laplace", True, 1.0, 0.5, "bumps"),  # held out: holds, 1 of 1 passes
+            row(512, "laplace", True, 2.0, 0.5, "bumps")]  # held out: holds
+    metrics = sweep_metrics(sweep_cells(rows))
+    assert metrics["sweep_cells"] == 3.0 and metrics["sweep_cells_ok"] == 2.0
+    assert metrics["sweep_min_trained_pass_share"] == 0.5
+    assert metrics["sweep_held_out_min_snr_gain_db"] == 1.0
+
+
 def test_cells_split_by_length_noise_and_kinds_and_the_metrics_take_the_worst():
     rows = [row(32, "laplace", False, 5.0, 4.0), row(32, "laplace", True, -1.0, 0.5, "bumps"),
             row(2048, "laplace", False, 1.0, 4.0), row(2048, "ar1", True, 0.5, 0.0, "bumps")]
