@@ -175,15 +175,17 @@ def passes_at(row: dict, gain: float) -> bool:
     return passes({**row, "model": gain, "margin_db": gain - row["best_classical"]})
 
 
-def summary_rows(rows: list[dict], by: str | None) -> list[dict]:
-    """Mean gains per `by` ("noise" or "family"; None: all groups), over trained and held-out kinds apart."""
+def summary_rows(rows: list[dict], by: tuple[str, ...] = ()) -> list[dict]:
+    """Mean gains per value of the `by` columns (("noise",), ("family",), the sweep's ("length", "noise");
+    none: all groups), over trained and held-out kinds apart, with the lowest gain and margin."""
     out = []
-    for value in dict.fromkeys(r[by] if by else None for r in rows):
+    for value in dict.fromkeys(tuple(r[k] for k in by) for r in rows):
         for held_out in (False, True):
-            part = [r for r in rows if (not by or r[by] == value) and r["held_out"] == held_out]
+            part = [r for r in rows if tuple(r[k] for k in by) == value and r["held_out"] == held_out]
             if part:
-                out.append({**({by: value} if by else {}), "kinds": "held_out" if held_out else "trained",
+                out.append({**dict(zip(by, value)), "kinds": "held_out" if held_out else "trained",
                             **{k: float(np.mean([r[k] for r in part])) for k in ROW_METRICS},
+                            "min_model": min(r["model"] for r in part),
                             "min_margin_db": min(r["margin_db"] for r in part),
                             "groups_passing": sum(map(passes, part)), "groups": len(part)})
     return out
@@ -194,13 +196,12 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict)
     guarded = guarded_denoise(model, test.noisy)
     rows = group_rows(val, test, guarded, median_flag_fallback(test.noisy, guarded))
     metrics: dict[str, float] = {}
-    by_noise, by_kind = summary_rows(rows, "noise"), summary_rows(rows, "family")
-    for summary in summary_rows(rows, None):
-        held_out = summary["kinds"] == "held_out"
-        part = "held_out_" if held_out else ""
+    by_noise, by_kind = summary_rows(rows, ("noise",)), summary_rows(rows, ("family",))
+    for summary in summary_rows(rows):
+        part = "held_out_" if summary["kinds"] == "held_out" else ""
         for key, name in ROW_METRICS.items():
             metrics[name.format(part=part)] = summary[key]
-        metrics[f"test_{part}min_snr_gain_db"] = min(r["model"] for r in rows if r["held_out"] == held_out)
+        metrics[f"test_{part}min_snr_gain_db"] = summary["min_model"]
         metrics[f"test_{part}min_margin_db_vs_best_classical"] = summary["min_margin_db"]
         metrics[f"test_{part}groups_passing"] = float(summary["groups_passing"])
         metrics[f"test_{part}groups"] = float(summary["groups"])
@@ -211,8 +212,8 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict)
     worst = min((r for r in rows if not r["held_out"]), key=lambda r: r["margin_db"])
     return Evaluation(
         metrics=metrics,
-        tables={"headline": headline_table(metrics, HEADLINE), "gains": _rounded(rows),
-                "noise_levels": _rounded(by_noise), "kinds": _rounded(by_kind)},
+        tables={"headline": headline_table(metrics, HEADLINE), "gains": rounded(rows),
+                "noise_levels": rounded(by_noise), "kinds": rounded(by_kind)},
         figures={"gains": _gains_figure(rows), "examples": _examples_figure(test, guarded.denoised, rows)},
         notes={
             "verdict": verdict.reason,
@@ -227,7 +228,8 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict)
     )
 
 
-def _rounded(table: list[dict]) -> list[dict]:
+def rounded(table: list[dict]) -> list[dict]:
+    """A table for its CSV file: floats to 4 decimals, None as an empty cell."""
     return [{k: (round(v, 4) if isinstance(v, float) else ("" if v is None else v)) for k, v in r.items()}
             for r in table]
 

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ...data.signals import SignalSet, load_signal_set, sweep_file
 from .. import Evaluation, Prepared
 from . import MinMaxDenoiser, SignalsRaw
 from .guard import GUARD_MIN_LENGTH, guarded_denoise, median_flag_fallback
-from .scoring import _rounded, group_rows, passes
+from .scoring import group_rows, passes, rounded, summary_rows
 from .scoring import evaluate as evaluate_test_file
 
 TRAINED_PASS_SHARE = 0.9  # trained kinds: the share of a cell's groups where the model beats the best classical
@@ -52,32 +50,30 @@ def sweep_rows(model: MinMaxDenoiser, sweep: dict, length: int) -> list[dict]:
     return rows
 
 
-def _status(kinds: str, part: list[dict]) -> str:
-    if kinds == "trained":
-        passing = sum(r["passes"] for r in part)
-        ok = passing >= TRAINED_PASS_SHARE * len(part)
-        short = f" (under {GUARD_MIN_LENGTH} points the guard returns the input)" if part[0]["length"] < GUARD_MIN_LENGTH else ""
-        return "ok" if ok else f"miss: beats the best classical filter on {passing} of {len(part)} groups{short}"
+def _status(cell: dict, part: list[dict]) -> str:
+    if cell["kinds"] == "trained":
+        passing, groups = cell["groups_passing"], cell["groups"]
+        short = f" (under {GUARD_MIN_LENGTH} points the guard returns the input)" if cell["length"] < GUARD_MIN_LENGTH else ""
+        ok = passing >= TRAINED_PASS_SHARE * groups
+        return "ok" if ok else f"miss: beats the best classical filter on {passing} of {groups} groups{short}"
     worst = min(part, key=lambda r: r["model"])
     return "ok" if worst["model"] >= 0 else f"harm: {worst['family']} {worst['model']:+.2f} dB"
 
 
+# a cell's figures (scoring.summary_rows over length x noise), in its table's column order
+CELL_COLUMNS = ("length", "noise", "kinds", "groups", "groups_passing", "model", "best_classical", "min_model",
+                "worse_share", "best_classical_worse_share")
+
+
 def sweep_cells(rows: list[dict]) -> list[dict]:
-    """One row per length x noise x kinds: groups, passing, mean and lowest gains, worse shares, status."""
+    """One row per length x noise x kinds (by length, the trained kinds' cells first): groups, passing,
+    mean and lowest gains, worse shares, status."""
     cells = []
-    keys = dict.fromkeys((r["length"], r["noise"], "held_out" if r["held_out"] else "trained") for r in rows)
-    for length, noise, kinds in keys:
-        part = [r for r in rows if (r["length"], r["noise"], r["held_out"]) == (length, noise, kinds == "held_out")]
-        cells.append({
-            "length": length, "noise": noise, "kinds": kinds, "groups": len(part),
-            "groups_passing": sum(r["passes"] for r in part),
-            "model": float(np.mean([r["model"] for r in part])),
-            "best_classical": float(np.mean([r["best_classical"] for r in part])),
-            "min_model": min(r["model"] for r in part),
-            "worse_share": float(np.mean([r["worse_share"] for r in part])),
-            "best_classical_worse_share": float(np.mean([r["best_classical_worse_share"] for r in part])),
-            "status": _status(kinds, part),
-        })
+    by_length = sorted(summary_rows(rows, ("length", "noise")), key=lambda c: (c["length"], c["kinds"] == "held_out"))
+    for cell in by_length:
+        part = [r for r in rows if (r["length"], r["noise"], r["held_out"]) == (cell["length"], cell["noise"],
+                                                                               cell["kinds"] == "held_out")]
+        cells.append({**{k: cell[k] for k in CELL_COLUMNS}, "status": _status(cell, part)})
     return cells
 
 
@@ -106,7 +102,7 @@ def evaluate(model: MinMaxDenoiser, prepared: Prepared[SignalsRaw], block: dict)
     misses = [f"{c['length']} points, {c['noise']}, {c['kinds']}: {c['status']}" for c in cells if c["status"] != "ok"]
     return Evaluation(
         metrics={**evaluation.metrics, **sweep_metrics(cells)},
-        tables={**evaluation.tables, "sweep": _rounded(rows), "sweep_cells": _rounded(cells)},
+        tables={**evaluation.tables, "sweep": rounded(rows), "sweep_cells": rounded(cells)},
         figures=evaluation.figures,
         notes={**evaluation.notes,
                "sweep": f"{len(cells) - len(misses)} of {len(cells)} length x noise cells hold their rule"

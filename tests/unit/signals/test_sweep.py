@@ -14,7 +14,9 @@ from pipeline.tasks.signals.sweep import TRAINED_PASS_SHARE, load_sweep, sweep_c
 def row(length, noise, held_out, model, best, family="sine", worse=0.0):
     passes = (model >= 0 and model - best >= -1.0) if held_out else model - best > 0
     return {"length": length, "noise": noise, "held_out": held_out, "family": family, "model": model,
-            "best_classical": best, "worse_share": worse, "best_classical_worse_share": 0.5, "passes": passes}
+            "best_classical": best, "margin_db": model - best, "worse_share": worse,
+            "best_classical_worse_share": 0.5, "passes": passes,
+            "net": model, "fallback_share": 0.0, "trend_share": 0.0, "walk_share": 0.0}
 
 
 def test_a_trained_cell_holds_at_the_pass_share_and_misses_below_it():
