@@ -282,7 +282,8 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     `noise_sigma`: the white noise's level where the caller knows it (a sensor's datasheet), one
     value or one per signal, used instead of the estimate up to given_sigma_cap. Glitches are still
     flagged against the estimate: they are judged by the input's own roughness (below a rough
-    signal's level, its own steps would count as glitches)."""
+    signal's level, its own steps would count as glitches).
+    Signals shorter than GUARD_MIN_LENGTH come back as they came (too_short)."""
     noise = estimate_noise(noisy)
     if noise_sigma is not None:
         given = np.broadcast_to(np.asarray(noise_sigma, np.float64), noise.sigma.shape)
@@ -293,11 +294,17 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
     clean = deglitch(noisy, noise)
     given = clean.astype(np.float32)
     net, divergence = net_and_divergence(model, given, noise)
+    classical, classical_divergence = fallback_filter(noisy, noise)
+    unchanged = too_short(noisy)
+    if unchanged.all():  # (a request's signals have one length) the network's and the fallback's
+        # answers stay beside the input for the evaluation, which scores each of them
+        nowhere = np.zeros(len(noisy), bool)
+        return Guarded(np.asarray(noisy, np.float32).copy(), net, classical, noise, np.zeros(len(noisy)), nowhere,
+                       nowhere, unchanged)
     answer = net
     trend = settled = np.zeros(len(noisy), bool)
     if model.trend_degree >= 0:
         answer, divergence, trend, settled = prefer_trend(noisy, clean, noise, net, divergence, model.trend_degree)
-    classical, classical_divergence = fallback_filter(noisy, noise)
     share = np.where(settled, 0.0, fallback_share(noisy, answer, divergence, classical, classical_divergence, noise))
     blend = answer + share[:, None] * (classical - answer)
     share = np.where(acceptable(noisy, answer, noise) & acceptable(noisy, blend, noise), share, 1.0)
@@ -315,10 +322,6 @@ def guarded_denoise(model: MinMaxDenoiser, noisy: np.ndarray, noise_sigma: np.nd
             denoised[np.flatnonzero(walk)[keeps]] = smoothed[keeps]
             walk[walk] = keeps
             noise, share = Noise(np.where(walk, fit.sigma, noise.sigma), noise.glitches), np.where(walk, 0.0, share)
-    unchanged = too_short(noisy)
-    if unchanged.any():  # every path above is still computed: the evaluation scores each of them
-        denoised = np.asarray(noisy, np.float32).copy()
-        share, trend, walk = np.zeros(len(noisy)), np.zeros(len(noisy), bool), np.zeros(len(noisy), bool)
     return Guarded(denoised, net, classical, noise, share, trend & (share < 1) & ~walk, walk, unchanged)
 
 
