@@ -62,23 +62,29 @@ def cumulative_ms(stats: dict, suffix: str, name: str, repeats: int) -> float:
     return sum(v[3] for k, v in stats.items() if k[0].endswith(suffix) and k[2] == name) / repeats * 1000
 
 
+def timed_and_profiled(call, warmup: int, repeats: int) -> tuple[float, dict]:
+    """`call()` run `warmup` times, then `repeats` times timed (ms per call), then `repeats` times under
+    cProfile: (ms per call, the profile's stats {(file, line, name): (cc, nc, tottime, cumtime, callers)})."""
+    for _ in range(warmup):
+        call()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        call()
+    total_ms = (time.perf_counter() - started) / repeats * 1000
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeats):
+        call()
+    profiler.disable()
+    return total_ms, pstats.Stats(profiler).stats
+
+
 def invocation(model, body: str, repeats: int) -> dict:
     """One request through MLflow's invocations(): ms in all and per part (parse, predict, encode)."""
     from mlflow.pyfunc.scoring_server import invocations
 
     schema = model.metadata.get_input_schema()
-    for _ in range(10):
-        invocations(body, "application/json", model, schema)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        invocations(body, "application/json", model, schema)
-    total_ms = (time.perf_counter() - started) / repeats * 1000
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(repeats):
-        invocations(body, "application/json", model, schema)
-    profiler.disable()
-    stats = pstats.Stats(profiler).stats
+    total_ms, stats = timed_and_profiled(lambda: invocations(body, "application/json", model, schema), 10, repeats)
     profiled = cumulative_ms(stats, "scoring_server/__init__.py", "invocations", repeats)
     return {"ms": round(total_ms, 3), **{label: round(cumulative_ms(stats, suffix, name, repeats) / profiled, 3)
                                           for label, suffix, name in PARTS}}
@@ -109,18 +115,7 @@ def signals(batch: int) -> np.ndarray:
 
 def profile(model, batch: int, repeats: int) -> dict:
     x = signals(batch)
-    for _ in range(3):
-        model.predict(None, x)
-    started = time.perf_counter()
-    for _ in range(repeats):
-        model.predict(None, x)
-    total_ms = (time.perf_counter() - started) / repeats * 1000
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(repeats):
-        model.predict(None, x)
-    profiler.disable()
-    stats = pstats.Stats(profiler).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    total_ms, stats = timed_and_profiled(lambda: model.predict(None, x), 3, repeats)
     profiled_ms = max(v[3] for k, v in stats.items() if k[2] == "predict") / repeats * 1000
     steps = []
     for label, suffix, name in STEPS:
