@@ -79,6 +79,15 @@ def test_the_metrics_count_cells_that_hold_and_take_the_trained_cells_lowest_pas
     assert metrics["sweep_held_out_min_snr_gain_db"] == 1.0
 
 
+def test_cells_run_by_length_with_the_trained_kinds_cells_first():
+    rows = [row(64, noise, held, 1.0, 0.5, family) for noise in ("relative", "laplace")
+            for held, family in ((False, "sine"), (True, "bumps"))]
+    cells = sweep_cells(rows + [row(32, "relative", False, 1.0, 0.5)])
+    assert [(c["length"], c["noise"], c["kinds"]) for c in cells] == [
+        (32, "relative", "trained"), (64, "relative", "trained"), (64, "laplace", "trained"),
+        (64, "relative", "held_out"), (64, "laplace", "held_out")]
+
+
 def test_cells_split_by_length_noise_and_kinds_and_the_metrics_take_the_worst():
     rows = [row(32, "laplace", False, 5.0, 4.0), row(32, "laplace", True, -1.0, 0.5, "bumps"),
             row(2048, "laplace", False, 1.0, 4.0), row(2048, "ar1", True, 0.5, 0.0, "bumps")]
